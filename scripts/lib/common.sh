@@ -1,0 +1,45 @@
+# Shared by the scripts in scripts/: package installation and the build.
+# shellcheck shell=bash
+
+PORTCULLIS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# Debian 12 packages the build and the tests need.
+PORTCULLIS_BUILD_PACKAGES=(
+  build-essential cmake pkg-config
+  libboost1.81-dev libboost-url1.81-dev
+  libhiredis-dev libpqxx-dev nlohmann-json3-dev libre2-dev libgumbo-dev
+  libutf8proc-dev libssl-dev libargon2-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+)
+PORTCULLIS_TEST_PACKAGES=(
+  redis-server redis-tools postgresql postgresql-contrib
+  chromium nodejs npm openssl wrk curl ca-certificates
+)
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the listed Debian packages that are not installed yet.
+install_packages() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' \
+      || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing: ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configures and builds into $1 (default build/) with -j2.
+build_tree() {
+  local dir=${1:-$PORTCULLIS_ROOT/build}
+  shift || true
+  cmake -S "$PORTCULLIS_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake --build "$dir" -j "${PORTCULLIS_JOBS:-2}"
+}
