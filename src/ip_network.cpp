@@ -54,7 +54,8 @@ std::optional<ip_network> ip_network::try_parse(std::string_view text) noexcept 
   auto slash = text.find('/');
   auto addr = parse_address(text.substr(0, slash));
   if (!addr) return std::nullopt;
-  unsigned max = addr->is_v4() ? 32 : 128;
+  const bool written_as_v6 = text.substr(0, slash).find(':') != std::string_view::npos;
+  unsigned max = written_as_v6 ? 128 : 32;
   unsigned prefix = max;
   if (slash != std::string_view::npos) {
     auto digits = text.substr(slash + 1);
@@ -63,10 +64,10 @@ std::optional<ip_network> ip_network::try_parse(std::string_view text) noexcept 
     if (ec != std::errc{} || end != digits.data() + digits.size() || prefix > max)
       return std::nullopt;
     // A mapped v6 network ("::ffff:10.0.0.0/104") becomes the v4 network.
-    if (addr->is_v4() && text.substr(0, slash).find(':') != std::string_view::npos) {
-      if (prefix < 96) return std::nullopt;
-      prefix -= 96;
-    }
+  }
+  if (addr->is_v4() && written_as_v6) {
+    if (prefix < 96) return std::nullopt;
+    prefix -= 96;
   }
 
   // Host bits must be zero.

@@ -56,7 +56,12 @@ inline std::error_code make_error_code(errc e) noexcept {
 class config_error : public std::system_error {
  public:
   explicit config_error(const std::string& what)
-      : std::system_error(make_error_code(errc::invalid_config), what) {}
+      : std::system_error(make_error_code(errc::invalid_config), what), what_(what) {}
+  /// The message alone, without the category's text appended.
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
 };
 
 }  // namespace portcullis

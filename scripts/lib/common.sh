@@ -13,7 +13,7 @@ PORTCULLIS_BUILD_PACKAGES=(
 )
 PORTCULLIS_TEST_PACKAGES=(
   redis-server redis-tools postgresql postgresql-contrib
-  chromium nodejs npm openssl wrk curl ca-certificates
+  chromium nodejs openssl wrk curl ca-certificates
 )
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -34,6 +34,12 @@ install_packages() {
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Node.js's npm: Debian's own package where no npm came with Node.js (a
+# Node.js from another source often ships npm itself and conflicts with it).
+install_npm() {
+  command -v npm >/dev/null 2>&1 || install_packages npm
 }
 
 # Configures and builds into $1 (default build/) with -j2.

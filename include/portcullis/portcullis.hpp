@@ -1,0 +1,18 @@
+// portcullis/portcullis.hpp — every public header of the core library.
+//
+// Convenient for applications; libraries and large projects should include
+// the headers they use, to keep compile times down.
+#pragma once
+
+#include "portcullis/blocking.hpp"
+#include "portcullis/chain.hpp"
+#include "portcullis/client_address.hpp"
+#include "portcullis/clock.hpp"
+#include "portcullis/context.hpp"
+#include "portcullis/counters.hpp"
+#include "portcullis/errc.hpp"
+#include "portcullis/error_handler.hpp"
+#include "portcullis/http.hpp"
+#include "portcullis/ip_network.hpp"
+#include "portcullis/log.hpp"
+#include "portcullis/middleware.hpp"
