@@ -1,0 +1,78 @@
+// portcullis/memory_rate_limit_store.hpp — the built-in, in-process
+// rate-limit store.
+//
+// For one process with no set-up: state lives in memory, split into shards
+// (each a hash map under its own lock) so that threads working on different
+// keys rarely meet. The number of keys is bounded; when a shard is full its
+// least recently used key is evicted (counted in `evictions()`). Expired
+// keys are removed a few at a time by the calls that touch their shard,
+// never by a sweep that stops the world.
+//
+//     portcullis::memory_rate_limit_store store{{.max_keys = 100'000}};
+//     auto d = store.consume_now("ip:203.0.113.7", policy, 1);
+//
+// Every decision reads time from the injected clock (tests pass a
+// manual_clock). Answers never wait: synchronous() is true and the
+// middleware calls consume_now() directly.
+#pragma once
+
+#include "portcullis/clock.hpp"
+#include "portcullis/rate_limit_store.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+namespace portcullis {
+
+struct memory_store_options {
+  /// The most keys held at once, over all shards (each shard holds an equal
+  /// share, rounded up). Default 1 000 000. Must be at least 1.
+  std::size_t max_keys = 1'000'000;
+  /// Number of shards, rounded up to a power of two; 0 picks 16 per
+  /// hardware thread (at least 16). More shards, less contention.
+  std::size_t shards = 0;
+  /// How many expired keys one call may remove from its shard's cold end.
+  /// Default 2: steady traffic keeps the store free of dead keys at a
+  /// constant, tiny cost per call.
+  std::size_t cleanup_per_call = 2;
+};
+
+class memory_rate_limit_store final : public rate_limit_store {
+ public:
+  /// Throws config_error on max_keys == 0. `clk` must outlive the store.
+  explicit memory_rate_limit_store(memory_store_options options = {},
+                                   const clock& clk = system_clock());
+  ~memory_rate_limit_store() override;
+
+  asio::awaitable<rate_decision> consume(std::string_view key, const rate_policy& policy,
+                                         std::uint64_t cost) override;
+  asio::awaitable<void> refund(std::string_view key, const rate_policy& policy,
+                               std::uint64_t cost, const rate_decision& taken) override;
+  asio::awaitable<void> reset(std::string_view key) override;
+  asio::awaitable<void> reset_all() override;
+
+  bool synchronous() const noexcept override { return true; }
+  /// Never throws for a denial; throws std::bad_alloc only.
+  rate_decision consume_now(std::string_view key, const rate_policy& policy,
+                            std::uint64_t cost) override;
+  void refund_now(std::string_view key, const rate_policy& policy, std::uint64_t cost,
+                  const rate_decision& taken) override;
+  void reset_now(std::string_view key) noexcept;
+  void reset_all_now() noexcept;
+
+  /// Keys held now (sums the shards; each is locked in turn).
+  std::size_t size() const noexcept;
+  /// Keys evicted to stay within max_keys since construction.
+  std::uint64_t evictions() const noexcept;
+  /// Expired keys removed since construction.
+  std::uint64_t expired_removed() const noexcept;
+  /// The bound in effect (max_keys rounded up to a multiple of the shards).
+  std::size_t capacity() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace portcullis

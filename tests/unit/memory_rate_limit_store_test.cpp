@@ -1,0 +1,102 @@
+#include "portcullis/memory_rate_limit_store.hpp"
+
+#include "portcullis/errc.hpp"
+
+#include <gtest/gtest.h>
+
+#include <malloc.h>
+
+#include <thread>
+
+namespace portcullis {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::size_t heap_in_use() { return mallinfo2().uordblks; }
+
+TEST(memory_rate_limit_store, a_million_keys_stay_within_the_bound) {
+  manual_clock clk;
+  auto p = rate_policy::gcra(rate::per_minute(10));
+  const std::size_t before = heap_in_use();
+  {
+    memory_rate_limit_store store{{.max_keys = 10'000}, clk};
+    std::string key;
+    for (int i = 0; i < 1'000'000; ++i) {
+      key = "ip:10." + std::to_string(i >> 16) + "." + std::to_string((i >> 8) & 255) + "." +
+            std::to_string(i & 255);
+      ASSERT_TRUE(store.consume_now(key, p, 1).allowed);
+    }
+    EXPECT_LE(store.size(), store.capacity());
+    EXPECT_LE(store.capacity(), 10'000u + 64);
+    EXPECT_GE(store.evictions(), 1'000'000u - store.capacity());
+    // Memory: about 10 000 entries' worth, not a million. An entry with its
+    // key and hash node is well under 400 bytes; allow 4x for the tables.
+    const std::size_t grown = heap_in_use() - before;
+    EXPECT_LT(grown, 16u << 20) << grown << " bytes for " << store.size() << " keys";
+    EXPECT_LT(grown, 1'000'000u * 40) << "the bound did not hold memory down";
+  }
+}
+
+TEST(memory_rate_limit_store, least_recently_used_is_evicted_first) {
+  manual_clock clk;
+  memory_rate_limit_store store{{.max_keys = 4, .shards = 1}, clk};
+  auto p = rate_policy::fixed_window(rate::per_minute(1));
+  for (auto k : {"a", "b", "c", "d"}) store.consume_now(k, p, 1);
+  store.consume_now("a", p, 1);  // "a" is used again: "b" is now the coldest
+  store.consume_now("e", p, 1);
+  EXPECT_EQ(store.evictions(), 1u);
+  EXPECT_FALSE(store.consume_now("a", p, 1).allowed) << "a was kept";
+  EXPECT_TRUE(store.consume_now("b", p, 1).allowed) << "b was evicted, so it starts afresh";
+}
+
+TEST(memory_rate_limit_store, expired_keys_leave_without_a_sweep) {
+  manual_clock clk;
+  memory_rate_limit_store store{{.shards = 16}, clk};
+  auto p = rate_policy::fixed_window(rate::per_minute(5));
+  for (int i = 0; i < 1000; ++i) store.consume_now("old" + std::to_string(i), p, 1);
+  EXPECT_EQ(store.size(), 1000u);
+  clk.advance(2min);
+  // Ordinary traffic on other keys removes the dead ones a few at a time.
+  for (int i = 0; i < 600; ++i) store.consume_now("new" + std::to_string(i), p, 1);
+  EXPECT_EQ(store.expired_removed(), 1000u);
+  EXPECT_EQ(store.size(), 600u);
+  EXPECT_EQ(store.evictions(), 0u);
+}
+
+TEST(memory_rate_limit_store, expired_state_starts_afresh_and_policy_change_resets) {
+  manual_clock clk;
+  memory_rate_limit_store store{{}, clk};
+  auto p = rate_policy::sliding_window_counter(rate::per_minute(2));
+  store.consume_now("k", p, 2);
+  EXPECT_FALSE(store.consume_now("k", p, 1).allowed);
+  clk.advance(2min);
+  EXPECT_EQ(store.consume_now("k", p, 1).remaining, 1u);
+  // The same key under a different policy does not inherit foreign state.
+  auto q = rate_policy::fixed_window(rate::per_minute(7));
+  EXPECT_EQ(store.consume_now("k", q, 1).remaining, 6u);
+}
+
+TEST(memory_rate_limit_store, many_threads_many_keys) {
+  manual_clock clk;
+  memory_rate_limit_store store{{.max_keys = 100'000}, clk};
+  auto p = rate_policy::fixed_window(rate::per_minute(3));
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20'000; ++i)
+        if (store.consume_now("k" + std::to_string(i % 5000), p, 1).allowed) ++allowed;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(allowed.load(), 5000 * 3);
+  EXPECT_EQ(store.size(), 5000u);
+}
+
+TEST(memory_rate_limit_store, zero_keys_is_a_config_error) {
+  EXPECT_THROW(memory_rate_limit_store({.max_keys = 0}), config_error);
+}
+
+}  // namespace
+}  // namespace portcullis
