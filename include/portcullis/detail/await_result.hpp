@@ -2,8 +2,8 @@
 // with a timeout, without blocking an I/O thread. Private to portcullis.
 //
 // A `pending_result<T>` is filled from any thread (a worker of a blocking
-// pool, a detached coroutine) and awaited by one coroutine, which gives up
-// after a timeout. Everything that touches its timer runs on one strand, so
+// pool) and awaited by one coroutine, which gives up after a timeout or when
+// it is cancelled (per-operation cancellation, as with_deadline uses). Everything that touches its timer runs on one strand, so
 // a result that arrives just before the wait begins is never missed.
 //
 //     auto p = std::make_shared<pending_result<int>>(ex);
@@ -66,7 +66,8 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
   bool abandoned() const noexcept { return abandoned_.load(std::memory_order_acquire); }
 
   /// Waits up to `timeout` for the result; throws std::system_error
-  /// (errc::store_timeout) when it does not come, or the delivered error.
+  /// (errc::store_timeout) when it does not come, errc::cancelled when the
+  /// caller is cancelled, or the delivered error.
   /// Call once, from any coroutine.
   asio::awaitable<T> wait(std::chrono::steady_clock::duration timeout) {
     co_return co_await asio::co_spawn(strand_, wait_on_strand(this->shared_from_this(), timeout),
@@ -78,13 +79,18 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
  private:
   static asio::awaitable<T> wait_on_strand(std::shared_ptr<pending_result> self,
                                            std::chrono::steady_clock::duration timeout) {
+    bool expired = false;
     if (!self->done_) {
       self->timer_.expires_after(timeout);
-      co_await self->timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      auto [ec] = co_await self->timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      // A cancelled wait is either deliver() waking us or the caller
+      // cancelling (with_deadline, a request timeout): done_ tells which.
+      expired = !ec;
     }
     if (!self->done_) {
       self->abandoned_.store(true, std::memory_order_release);
-      throw std::system_error(make_error_code(errc::store_timeout));
+      if (expired) throw std::system_error(make_error_code(errc::store_timeout));
+      throw std::system_error(make_error_code(errc::cancelled));
     }
     if (self->error_) std::rethrow_exception(self->error_);
     co_return std::move(*self->value_);
@@ -97,36 +103,5 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
   bool done_ = false;
   std::atomic<bool> abandoned_{false};
 };
-
-/// Runs `op` (which must own its arguments: a coroutine taking them by
-/// value) and waits at most `timeout` for it. On timeout `op` runs on in the
-/// background and its result is dropped; errc::store_timeout is thrown.
-template <typename T>
-asio::awaitable<T> await_with_timeout(asio::awaitable<T> op,
-                                      std::chrono::steady_clock::duration timeout) {
-  auto ex = co_await asio::this_coro::executor;
-  auto p = std::make_shared<pending_result<T>>(ex);
-  asio::co_spawn(p->strand(), std::move(op), [p](std::exception_ptr e, T v) {
-    if (e)
-      p->fail(e);
-    else
-      p->deliver(std::move(v));
-  });
-  co_return co_await p->wait(timeout);
-}
-
-/// The same for an operation without a result.
-inline asio::awaitable<void> await_with_timeout(asio::awaitable<void> op,
-                                                std::chrono::steady_clock::duration timeout) {
-  auto ex = co_await asio::this_coro::executor;
-  auto p = std::make_shared<pending_result<no_value>>(ex);
-  asio::co_spawn(p->strand(), std::move(op), [p](std::exception_ptr e) {
-    if (e)
-      p->fail(e);
-    else
-      p->deliver(no_value{});
-  });
-  co_await p->wait(timeout);
-}
 
 }  // namespace portcullis::detail
