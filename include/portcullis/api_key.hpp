@@ -31,6 +31,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,8 +90,12 @@ struct api_key_pepper {
   std::string secret;
 };
 
+namespace detail {
+struct hmac_states;
+}
+
 /// Turns key texts into stored digests. Immutable after construction;
-/// thread-safe.
+/// thread-safe; cheap to copy (the secrets' states are shared).
 class api_key_hasher {
  public:
   /// Plain SHA-256, without a secret (see the header's note on the
@@ -116,6 +121,9 @@ class api_key_hasher {
 
  private:
   std::vector<api_key_pepper> peppers_;
+  // HMAC's inner and outer states, keyed once per pepper, so that a digest
+  // costs three SHA-256 blocks and no allocation.
+  std::shared_ptr<const detail::hmac_states> states_;
 };
 
 namespace detail {

@@ -117,6 +117,15 @@ TEST(api_key, hmac_digest_matches_an_independent_hmac_and_rotates) {
   EXPECT_FALSE(digests_equal(a, api_key_hasher{}.digest("sk_live_x")));
   // From Python: hmac.new(b'a' * 32, b'sk_live_x', 'sha256').hexdigest()
   EXPECT_EQ(to_hex(b), "2d29e0acd3dc2839e455ff8998d650d475a0b06da0b5fabe7f21158457e6dc78");
+
+  // Secrets longer than a block are hashed first; a block-sized one is not.
+  api_key_hasher longer{{{.id = "l", .secret = std::string(100, 'c')}}};
+  EXPECT_EQ(to_hex(longer.digest("sk_live_y")), "3d978e498b74545def98269a4dafd2fce6e267e000f933c129035c9dfe8a260f");
+  api_key_hasher block{{{.id = "b", .secret = std::string(64, 'd')}}};
+  EXPECT_EQ(to_hex(block.digest(std::string(200, 'x'))), "d19b778dd30698e5079173355ff7e7909e20bb4f86af4802c536f1f6461a4947");
+  // Copies share the keyed state and agree.
+  api_key_hasher copy = block;
+  EXPECT_TRUE(digests_equal(copy.digest("q"), block.digest("q")));
 }
 
 TEST(api_key, hasher_refuses_weak_or_confusing_peppers) {
