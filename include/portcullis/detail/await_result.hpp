@@ -7,15 +7,17 @@
 // a result that arrives just before the wait begins is never missed.
 //
 //     auto p = std::make_shared<pending_result<int>>(ex);
-//     pool.push([p] { p->deliver(compute()); });   // any thread
+//     pool.push([p]() mutable { pending_result<int>::deliver(std::move(p), compute()); });
 //     int v = co_await p->wait(std::chrono::seconds(2));
 #pragma once
 
 #include "portcullis/errc.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -41,25 +43,36 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
  public:
   using strand_type = asio::strand<asio::any_io_executor>;
 
+  // The executor is kept as outstanding work until the result is handed
+  // over: its io_context cannot run out of work, return from run() and be
+  // destroyed while another thread is still posting to it.
   explicit pending_result(asio::any_io_executor ex)
-      : strand_(asio::make_strand(std::move(ex))), timer_(strand_) {}
+      : work_(asio::prefer(ex, asio::execution::outstanding_work.tracked)),
+        strand_(asio::make_strand(std::move(ex))),
+        timer_(strand_) {}
 
-  /// Hands over the result. Any thread; at most one deliver or fail.
-  void deliver(T value) {
-    asio::post(strand_, [self = this->shared_from_this(), v = std::move(value)]() mutable {
+  /// Hands over the result. Any thread; exactly one deliver or fail per
+  /// result. Takes the caller's reference, so that the last one is never
+  /// dropped on a foreign thread (the timer belongs to the io_context).
+  static void deliver(std::shared_ptr<pending_result> self, T value) {
+    auto& strand = self->strand_;
+    asio::post(strand, [self, v = std::move(value)]() mutable {
       self->value_.emplace(std::move(v));
       self->done_ = true;
       self->timer_.cancel();
     });
+    release(std::move(self));
   }
 
   /// Hands over an exception instead of a result. Any thread.
-  void fail(std::exception_ptr e) {
-    asio::post(strand_, [self = this->shared_from_this(), e] {
+  static void fail(std::shared_ptr<pending_result> self, std::exception_ptr e) {
+    auto& strand = self->strand_;
+    asio::post(strand, [self, e] {
       self->error_ = e;
       self->done_ = true;
       self->timer_.cancel();
     });
+    release(std::move(self));
   }
 
   /// True once the waiter has given up: work not yet begun may be skipped.
@@ -96,6 +109,16 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
     co_return std::move(*self->value_);
   }
 
+  // Drops this thread's reference first and the outstanding work last:
+  // once the work is gone the io_context may be destroyed at any moment.
+  static void release(std::shared_ptr<pending_result> self) {
+    asio::any_io_executor work = self->work_;
+    self->work_ = asio::any_io_executor();
+    self.reset();
+    work = asio::any_io_executor();
+  }
+
+  asio::any_io_executor work_;
   strand_type strand_;
   asio::steady_timer timer_;
   std::optional<T> value_;
