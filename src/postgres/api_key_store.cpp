@@ -75,7 +75,10 @@ constexpr postgres_migration migrations[] = {
 // The advisory lock that serialises migrations of concurrent instances.
 constexpr long long migration_lock = 0x706f7274'6b657973;  // "portkeys"
 
-// Every statement the store runs, prepared once per connection. Times
+// Every statement the store runs, prepared once per connection. Each call
+// is one statement, run in autocommit (a nontransaction): one round trip,
+// where BEGIN ... COMMIT would take three; a single statement is atomic on
+// its own, and the trigger's NOTIFY is sent when it commits. Times
 // travel as microseconds since the Unix epoch, so that no time zone or
 // text format is involved.
 #define PC_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
@@ -551,7 +554,7 @@ asio::awaitable<void> postgres_api_key_store::create(const api_key_record& recor
   auto job = [r](pqxx::connection& c) {
     const std::string expires = r.expires ? std::to_string(to_us(*r.expires)) : std::string();
     const std::string max_uses = r.max_uses ? std::to_string(*r.max_uses) : std::string();
-    pqxx::work w(c);
+    pqxx::nontransaction w(c);
     w.exec_prepared("pc_create", r.id, r.owner, r.name, r.display, to_hex(r.hash), r.hash_scheme,
                     r.tier, text_array(r.scopes), to_us(r.created),
                     r.expires ? expires.c_str() : nullptr,
@@ -565,7 +568,7 @@ asio::awaitable<void> postgres_api_key_store::create(const api_key_record& recor
 asio::awaitable<std::optional<api_key_record>> postgres_api_key_store::find_by_hash(
     const api_key_digest& hash) {
   auto job = [hex = to_hex(hash)](pqxx::connection& c) -> std::optional<api_key_record> {
-    pqxx::read_transaction t(c);
+    pqxx::nontransaction t(c);
     auto res = t.exec_prepared("pc_find", hex);
     t.commit();
     if (res.empty()) return std::nullopt;
@@ -593,7 +596,7 @@ asio::awaitable<void> postgres_api_key_store::touch(std::span<const api_key_use>
   }
   auto job = [a = text_array(ids), b = number_array<std::int64_t>(times),
               n = number_array<std::int64_t>(counts)](pqxx::connection& c) {
-    pqxx::work w(c);
+    pqxx::nontransaction w(c);
     w.exec_prepared("pc_touch", a, b, n);
     w.commit();
     return detail::no_value{};
@@ -604,7 +607,7 @@ asio::awaitable<void> postgres_api_key_store::touch(std::span<const api_key_use>
 asio::awaitable<bool> postgres_api_key_store::consume_use(std::string_view id, wall_time now) {
   if (has_nul(id) || !detail::is_clean_utf8(id)) co_return false;
   auto job = [id = std::string(id), at = to_us(now)](pqxx::connection& c) {
-    pqxx::work w(c);
+    pqxx::nontransaction w(c);
     auto res = w.exec_prepared("pc_consume", id, at);
     w.commit();
     return !res.empty();
@@ -621,7 +624,7 @@ asio::awaitable<bool> postgres_api_key_store::revoke(std::string_view owner, std
     co_return false;
   auto job = [owner = std::string(owner), id = std::string(id),
               at = to_us(now)](pqxx::connection& c) -> std::optional<std::string> {
-    pqxx::work w(c);
+    pqxx::nontransaction w(c);
     auto res = w.exec_prepared("pc_revoke", id, owner, at);
     w.commit();
     if (res.empty()) return std::nullopt;
@@ -644,7 +647,7 @@ asio::awaitable<std::vector<api_key_record>> postgres_api_key_store::list(std::s
     co_return std::vector<api_key_record>{};
   const auto n = static_cast<std::int64_t>(std::min<std::size_t>(limit, 1'000'000));
   auto job = [owner = std::string(owner), n](pqxx::connection& c) {
-    pqxx::read_transaction t(c);
+    pqxx::nontransaction t(c);
     auto res = t.exec_prepared("pc_list", owner, n);
     t.commit();
     std::vector<api_key_record> out;
