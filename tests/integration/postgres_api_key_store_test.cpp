@@ -14,6 +14,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -100,6 +101,7 @@ postgres_api_key_store_options store_options(const std::string& url, std::string
   o.statement_timeout = 1s;
   o.call_timeout = 2s;
   o.name = name.empty() ? unique("t") : name;
+  o.log = logger(nullptr, log_level::off);
   return o;
 }
 
@@ -320,6 +322,63 @@ TEST(postgres_api_key_store, revocation_reaches_another_instance_within_a_second
   ASSERT_TRUE(who);
   EXPECT_TRUE(who->scopes.empty());
   EXPECT_GE(b->counters().value("notifications"), 2u);
+}
+
+// The other instance is another process: forked before this one starts any
+// thread, it opens its own store, caches the key, and reports when the
+// revocation has reached its cache.
+TEST(postgres_api_key_store, revocation_reaches_another_process_within_a_second) {
+  REQUIRE_PG(url);
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(to_parent), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child: no gtest here, only exit codes and one byte per step.
+    ::close(to_child[1]);
+    ::close(to_parent[0]);
+    char key[256] = {};
+    if (::read(to_child[0], key, sizeof key - 1) <= 0) ::_exit(2);
+    int rc = 0;
+    {
+      auto store = std::make_shared<postgres_api_key_store>(store_options(url));
+      api_key_auth auth({.store = store, .hasher = pepper, .cache_ttl = 10min});
+      for (int i = 0; i < 100 && !store->listening(); ++i) std::this_thread::sleep_for(10ms);
+      if (run(auth.verify(key)).status != api_key_status::valid) ::_exit(3);
+      if (::write(to_parent[1], "r", 1) != 1) ::_exit(4);
+      auto t0 = std::chrono::steady_clock::now();
+      while (auth.verify_cached(key) && std::chrono::steady_clock::now() - t0 < 5s)
+        std::this_thread::sleep_for(2ms);
+      rc = run(auth.verify(key)).status == api_key_status::revoked ? 0 : 5;
+      if (::write(to_parent[1], "d", 1) != 1) rc = 4;
+    }
+    ::_exit(rc);
+  }
+  ::close(to_child[0]);
+  ::close(to_parent[1]);
+
+  postgres_api_key_store store(store_options(url));
+  const auto owner = unique("alice");
+  auto k = issue(store, {.owner = owner});
+  ASSERT_EQ(::write(to_child[1], k.key.data(), k.key.size()), static_cast<ssize_t>(k.key.size()));
+  ::close(to_child[1]);
+  char step = 0;
+  ASSERT_EQ(::read(to_parent[0], &step, 1), 1);
+  ASSERT_EQ(step, 'r');
+
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(run(store.revoke(owner, k.record.id, std::chrono::system_clock::now())));
+  ASSERT_EQ(::read(to_parent[0], &step, 1), 1);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(step, 'd');
+  EXPECT_LT(took, 1s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                      << " ms";
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the other process saw the key as not revoked";
+  ::close(to_parent[0]);
 }
 
 TEST(postgres_api_key_store, statement_timeout_is_told_apart_from_a_broken_connection) {
