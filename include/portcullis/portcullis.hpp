@@ -9,6 +9,7 @@
 #include "portcullis/client_address.hpp"
 #include "portcullis/clock.hpp"
 #include "portcullis/context.hpp"
+#include "portcullis/cors.hpp"
 #include "portcullis/counters.hpp"
 #include "portcullis/errc.hpp"
 #include "portcullis/error_handler.hpp"
