@@ -25,14 +25,16 @@ function requireChromium() {
   process.exit(SKIP);
 }
 
-async function launch() {
+// `extraArgs` are appended to the project's flags (a test that cannot use
+// isolatedPage() keeps traffic on loopback with them, for instance).
+async function launch(extraArgs = []) {
   const { chromium } = require('playwright-core');
   return chromium.launch({
     executablePath: requireChromium(),
     headless: true,
     args: [
       '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run',
+      '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs,
     ],
   });
 }
