@@ -2,8 +2,8 @@
 
 #include "portcullis/errc.hpp"
 
-#include <boost/beast/core/string.hpp>
 #include <re2/re2.h>
+#include <boost/beast/core/string.hpp>
 
 #include <algorithm>
 #include <array>
@@ -42,7 +42,9 @@ bool is_token(std::string_view s) noexcept {
   return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
 }
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+char lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
 
 bool ends_with_nocase(std::string_view s, std::string_view suffix) noexcept {
   return s.size() >= suffix.size() && beast::iequals(s.substr(s.size() - suffix.size()), suffix);
@@ -76,15 +78,15 @@ struct parsed_origin {
   bool wildcard = false;  // "*." in front of host (configuration only)
   bool explicit_default_port = false;
   std::string_view scheme;
-  std::string_view host;  // without "*." and, for IPv6, with brackets
+  std::string_view host;   // without "*." and, for IPv6, with brackets
   std::uint16_t port = 0;  // 0: none or the scheme's default
 };
 
 bool valid_scheme(std::string_view s) noexcept {
   if (s.empty() || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '-' || c == '.';
   });
 }
 
@@ -109,8 +111,8 @@ bool valid_name(std::string_view h) noexcept {
 bool valid_ipv6_literal(std::string_view h) noexcept {
   if (h.size() < 4 || h.front() != '[' || h.back() != ']') return false;
   return std::all_of(h.begin() + 1, h.end() - 1, [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-           c == ':' || c == '.';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+           c == '.';
   });
 }
 
@@ -231,11 +233,14 @@ std::string origin_advice(std::string_view entry, origin_problem p) {
     return e.substr(0, pos);
   };
   switch (p) {
-    case origin_problem::none: return {};
-    case origin_problem::empty: return "is empty; remove it";
+    case origin_problem::none:
+      return {};
+    case origin_problem::empty:
+      return "is empty; remove it";
     case origin_problem::no_scheme:
       return "has no scheme; an origin is scheme://host[:port], such as 'https://" + e + "'";
-    case origin_problem::bad_scheme: return "has an invalid scheme; write it as https://host[:port]";
+    case origin_problem::bad_scheme:
+      return "has an invalid scheme; write it as https://host[:port]";
     case origin_problem::userinfo:
       return "carries userinfo ('@'); an origin is scheme://host[:port] only";
     case origin_problem::path:
@@ -248,7 +253,8 @@ std::string origin_advice(std::string_view entry, origin_problem p) {
     case origin_problem::bad_host:
       return "has an invalid host; use an ASCII (punycode) name, an IPv4 address or a "
              "bracketed IPv6 address";
-    case origin_problem::bad_port: return "has an invalid port; use 1 to 65535 without leading zeros";
+    case origin_problem::bad_port:
+      return "has an invalid port; use 1 to 65535 without leading zeros";
     case origin_problem::wildcard:
       return "has '*' inside the host; a wildcard is only the whole first label, as in "
              "'https://*.example.com'";
@@ -321,7 +327,9 @@ void erase_grants(response& res) {
   res.erase(allow_private_network);
 }
 
-std::string_view clipped(std::string_view s) noexcept { return s.substr(0, 128); }
+std::string_view clipped(std::string_view s) noexcept {
+  return s.substr(0, 128);
+}
 
 }  // namespace
 
@@ -386,7 +394,8 @@ verdict decide(const origin_matcher& m, std::string_view raw) {
   if (auto it = m.exact.find(norm); it != m.exact.end())
     return {true, m.private_network.contains(norm)};
   for (const auto& w : m.wildcards)
-    if (o.port == w.port && beast::iequals(o.scheme, w.scheme) && host_under(o.host, w.domain, false))
+    if (o.port == w.port && beast::iequals(o.scheme, w.scheme) &&
+        host_under(o.host, w.domain, false))
       return {true, false};
   for (const auto& r : m.regexes) {
     bool https = beast::iequals(o.scheme, "https");
@@ -423,7 +432,8 @@ bool split_scheme(std::string_view& body, bool& http, bool& https) {
 // The literal domain a regex body ends with ("[a-z]+\.example\.com" gives
 // "example.com"), after an optional port part; empty when there is none.
 std::string trailing_domain(std::string_view body) {
-  static const RE2 port_tail(R"((.*?)(?:\((?:\?:)?)?:(?:\\d|\[0-9\]|[0-9]+)(?:\+|\*|\{[0-9]+(?:,[0-9]*)?\})?(?:\)\??)?)");
+  static const RE2 port_tail(
+      R"((.*?)(?:\((?:\?:)?)?:(?:\\d|\[0-9\]|[0-9]+)(?:\+|\*|\{[0-9]+(?:,[0-9]*)?\})?(?:\)\??)?)");
   std::string head;
   if (RE2::FullMatch(re2::StringPiece(body.data(), body.size()), port_tail, &head)) body = head;
 
@@ -473,7 +483,8 @@ origin_matcher compile_set(const cors_origin_set& set, std::string_view which, b
     if (o.null) {
       m.null = true;
     } else if (o.wildcard) {
-      if (o.host.front() == '[' || (label_count(o.host) < 2 && !beast::iequals(o.host, "localhost")))
+      if (o.host.front() == '[' ||
+          (label_count(o.host) < 2 && !beast::iequals(o.host, "localhost")))
         fail(quoted(option_origins, i, entry) +
              " is a wildcard over a whole top-level domain; name at least the registrable "
              "domain, as in 'https://*.example.com'");
@@ -506,7 +517,8 @@ origin_matcher compile_set(const cors_origin_set& set, std::string_view which, b
     if (body.ends_with('$') && !body.ends_with("\\$")) body.remove_suffix(1);
     std::string unslashed;
     for (std::size_t j = 0; j < body.size(); ++j)
-      if (!(body[j] == '\\' && j + 1 < body.size() && body[j + 1] == '/')) unslashed.push_back(body[j]);
+      if (!(body[j] == '\\' && j + 1 < body.size() && body[j + 1] == '/'))
+        unslashed.push_back(body[j]);
 
     regex_entry r;
     RE2::Options ro;
@@ -536,14 +548,16 @@ origin_matcher compile_set(const cors_origin_set& set, std::string_view which, b
     for (auto probe : probe_origins) {
       if (!set.predicate(probe)) continue;
       if (credentials)
-        fail(std::string(which) +
-             ".predicate accepts any origin (it accepted '" + std::string(probe) +
+        fail(std::string(which) + ".predicate accepts any origin (it accepted '" +
+             std::string(probe) +
              "') while credentials is on; that lets every site act as the user — accept only "
              "origins you own");
       log.log(log_level::warning, "cors.predicate_accepts_any_origin",
-              {{"name", name}, {"set", which},
-               {"hint", "the predicate accepts every origin; use origins = {\"*\"} if that is "
-                        "meant"}});
+              {{"name", name},
+               {"set", which},
+               {"hint",
+                "the predicate accepts every origin; use origins = {\"*\"} if that is "
+                "meant"}});
       break;
     }
   }
@@ -575,8 +589,9 @@ std::string join_tokens(const std::vector<std::string>& list, std::string_view o
            " is a wildcard; browsers ignore it with credentials and it hides what is allowed "
            "— list the names");
     if (!is_token(t))
-      fail(quoted(option, i, t) + " is not a valid token (RFC 9110 §5.6.2): no spaces, commas "
-                                  "or separators");
+      fail(quoted(option, i, t) +
+           " is not a valid token (RFC 9110 §5.6.2): no spaces, commas "
+           "or separators");
     if (!out.empty()) out += ", ";
     out += t;
   }
@@ -618,8 +633,8 @@ cors::cors(cors_options options) {
   auto s = std::make_unique<state>(options);
 
   // Both sets are compiled, so that a mistake in either fails now.
-  auto production = compile_set(options.production, "production", options.credentials,
-                                options.log, options.name);
+  auto production =
+      compile_set(options.production, "production", options.credentials, options.log, options.name);
   auto development = compile_set(options.development, "development", options.credentials,
                                  options.log, options.name);
   s->origins = std::move(options.development_mode ? development : production);
@@ -633,8 +648,9 @@ cors::cors(cors_options options) {
     fail("max_age is negative; use 0 to ask browsers not to cache preflights");
   s->max_age = std::to_string(options.max_age.count());
   if (options.max_request_headers_bytes == 0 || options.max_request_headers_count == 0)
-    fail("max_request_headers_bytes and max_request_headers_count must be at least 1; the "
-         "defaults (1024 and 32) suit browsers");
+    fail(
+        "max_request_headers_bytes and max_request_headers_count must be at least 1; the "
+        "defaults (1024 and 32) suit browsers");
 
   if (s->origins.empty())
     s->log.log(log_level::warning, "cors.no_origins",
@@ -648,9 +664,13 @@ cors::cors(cors_options options) {
 
 cors::~cors() = default;
 
-const counter_set* cors::counters() const noexcept { return &state_->counters; }
+const counter_set* cors::counters() const noexcept {
+  return &state_->counters;
+}
 
-bool cors::allows(std::string_view origin) const { return decide(state_->origins, origin).allowed; }
+bool cors::allows(std::string_view origin) const {
+  return decide(state_->origins, origin).allowed;
+}
 
 asio::awaitable<response> cors::handle(request& req, context& ctx, next_handler next) const {
   const state& s = *state_;
@@ -667,10 +687,13 @@ asio::awaitable<response> cors::handle(request& req, context& ctx, next_handler 
       s.counters.add(c_preflight_denied);
       if (s.log.enabled(log_level::debug))
         s.log.log(log_level::debug, "cors.preflight_denied",
-                  {{"name", s.name}, {"reason", reason}, {"origin", clipped(origin)},
+                  {{"name", s.name},
+                   {"reason", reason},
+                   {"origin", clipped(origin)},
                    {"request_id", ctx.request_id}});
       auto res = ctx.error(req, http::status::forbidden, message);
-      merge_vary(res, {"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"});
+      merge_vary(res,
+                 {"Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers"});
       return res;
     };
 
@@ -697,22 +720,23 @@ asio::awaitable<response> cors::handle(request& req, context& ctx, next_handler 
     bool headers_ok = true;
     bool malformed = false;
     for (auto it = req.find(http::field::access_control_request_headers);
-         headers_ok && it != req.end() &&
-         it->name() == http::field::access_control_request_headers;
+         headers_ok && it != req.end() && it->name() == http::field::access_control_request_headers;
          ++it) {
       std::string_view list = it->value();
       while (headers_ok) {
         auto comma = list.find(',');
         auto item = list.substr(0, comma);
-        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+          item.remove_prefix(1);
         while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
         if (!item.empty()) {
           if (++names > s.max_request_headers_count || !is_token(item)) {
             malformed = true;
             headers_ok = false;
           } else {
-            headers_ok = std::any_of(s.allowed_headers.begin(), s.allowed_headers.end(),
-                                     [item](const std::string& h) { return beast::iequals(h, item); });
+            headers_ok =
+                std::any_of(s.allowed_headers.begin(), s.allowed_headers.end(),
+                            [item](const std::string& h) { return beast::iequals(h, item); });
           }
         }
         if (comma == std::string_view::npos) break;
@@ -732,7 +756,8 @@ asio::awaitable<response> cors::handle(request& req, context& ctx, next_handler 
     res.set(http::field::access_control_allow_origin, s.origins.any ? "*" : origin);
     if (s.credentials) res.set(http::field::access_control_allow_credentials, "true");
     res.set(http::field::access_control_allow_methods, s.allow_methods);
-    if (!s.allow_headers.empty()) res.set(http::field::access_control_allow_headers, s.allow_headers);
+    if (!s.allow_headers.empty())
+      res.set(http::field::access_control_allow_headers, s.allow_headers);
     res.set(http::field::access_control_max_age, s.max_age);
     if (beast::iequals(req[request_private_network], "true")) {
       if (v.private_network) {

@@ -8,7 +8,7 @@
 //     portcullis::cors_options o;
 //     o.production.origins = {"https://app.example.com", "https://*.example.com"};
 //     o.development.origins = {"http://localhost:3000"};
-//     o.development_mode = std::getenv("APP_ENV") == std::string_view("development");
+//     o.development_mode = settings.development;        // from your environment
 //     o.credentials = true;
 //     o.exposed_headers = {"RateLimit-Limit", "RateLimit-Remaining"};
 //     b.use(std::make_shared<portcullis::cors>(std::move(o)));
@@ -188,8 +188,7 @@ class cors final : public middleware {
   explicit cors(cors_options options = {});
   ~cors() override;
 
-  asio::awaitable<response> handle(request& req, context& ctx,
-                                    next_handler next) const override;
+  asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override;
   const counter_set* counters() const noexcept override;
 
   /// True when `origin`, a raw `Origin` header value, is allowed by the set

@@ -67,8 +67,8 @@ int main(int argc, char** argv) {
   chain::builder b;
   b.use("/cred", cred);
   b.use("/open", open);
-  b.use("/cred/limited", make_middleware([](request& req, context& ctx,
-                                            next_handler) -> asio::awaitable<response> {
+  b.use("/cred/limited",
+        make_middleware([](request& req, context& ctx, next_handler) -> asio::awaitable<response> {
           auto res = ctx.error(req, http::status::too_many_requests, "too many requests");
           res.set("X-RateLimit-Remaining", "0");
           co_return res;

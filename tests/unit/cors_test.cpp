@@ -17,9 +17,9 @@ using namespace std::chrono_literals;
 
 // The CORS response fields a grant consists of.
 const std::vector<std::string> grant_fields{
-    "Access-Control-Allow-Origin",  "Access-Control-Allow-Credentials",
-    "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
-    "Access-Control-Expose-Headers", "Access-Control-Max-Age",
+    "Access-Control-Allow-Origin",         "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",        "Access-Control-Allow-Headers",
+    "Access-Control-Expose-Headers",       "Access-Control-Max-Age",
     "Access-Control-Allow-Private-Network"};
 
 bool has_no_grant(const response& res) {
@@ -95,8 +95,7 @@ request get(std::string_view origin = {}, std::string target = "/data") {
   return req;
 }
 
-request preflight(std::string_view origin, std::string_view method,
-                  std::string_view headers = {}) {
+request preflight(std::string_view origin, std::string_view method, std::string_view headers = {}) {
   request req{http::verb::options, "/data", 11};
   req.set(http::field::host, "api.test");
   req.set(http::field::origin, origin);
@@ -115,7 +114,9 @@ std::string what_of(const cors_options& o) {
   return {};
 }
 
-logger quiet() { return logger{std::make_shared<null_sink>(), log_level::off}; }
+logger quiet() {
+  return logger{std::make_shared<null_sink>(), log_level::off};
+}
 
 // --- The shared case files -----------------------------------------------------
 
@@ -143,12 +144,11 @@ cors_options options_from(const nlohmann::json& config) {
 
 TEST(cors, origin_cases) {
   auto file = test::load_cases("cors/origins.json");
-  test::expect_case_ids(file["cases"],
-                        {"exact", "exact-www", "dev-port", "dev-other-port", "scheme-downgrade",
-                         "prefix-glue", "suffix-append", "userinfo", "path-smuggle",
-                         "trailing-slash", "null", "empty", "wildcard-sub", "wildcard-glue",
-                         "wildcard-empty-label", "wildcard-encoded-dot",
-                         "wildcard-suffix-append", "two-origins"});
+  test::expect_case_ids(
+      file["cases"], {"exact", "exact-www", "dev-port", "dev-other-port", "scheme-downgrade",
+                      "prefix-glue", "suffix-append", "userinfo", "path-smuggle", "trailing-slash",
+                      "null", "empty", "wildcard-sub", "wildcard-glue", "wildcard-empty-label",
+                      "wildcard-encoded-dot", "wildcard-suffix-append", "two-origins"});
   ASSERT_TRUE(file["config"].value("credentials", false));
   app a{options_from(file["config"])};
 
@@ -327,11 +327,11 @@ TEST(cors, vary_is_merged_with_what_the_handler_set) {
 
 TEST(cors, errors_from_deeper_in_the_chain_carry_the_grant) {
   auto status_mw = [](http::status s) {
-    return make_middleware([s](request& req, context& ctx,
-                               next_handler next) -> asio::awaitable<response> {
-      if (req.target() == "/data?fail") co_return ctx.error(req, s, "no");
-      co_return co_await next(req, ctx);
-    });
+    return make_middleware(
+        [s](request& req, context& ctx, next_handler next) -> asio::awaitable<response> {
+          if (req.target() == "/data?fail") co_return ctx.error(req, s, "no");
+          co_return co_await next(req, ctx);
+        });
   };
   for (auto s : {http::status::unauthorized, http::status::payload_too_large,
                  http::status::too_many_requests}) {
@@ -468,13 +468,13 @@ TEST(cors, origins_are_normalised) {
     // The header echoes what the browser sent, byte for byte.
     EXPECT_EQ(res[http::field::access_control_allow_origin], origin);
   }
-  for (auto origin : {"https://app.example.com:8443", "http://localhost:3000", "http://[::1]",
-                      "https://app.example.com:0443", "https://app.example.com:", "http://[::1",
-                      "https://app.example.com.", "https://app..example.com",
-                      "https://app.example.com\t", " https://app.example.com",
-                      "https://app.example.com:99999", "https://app.example.com#x",
-                      "https://app.example.com?x", "https://app.example.com/",
-                      "https://user:pw@app.example.com", "https://app.exa%6dple.com"}) {
+  for (auto origin :
+       {"https://app.example.com:8443", "http://localhost:3000", "http://[::1]",
+        "https://app.example.com:0443", "https://app.example.com:", "http://[::1",
+        "https://app.example.com.", "https://app..example.com", "https://app.example.com\t",
+        " https://app.example.com", "https://app.example.com:99999", "https://app.example.com#x",
+        "https://app.example.com?x", "https://app.example.com/", "https://user:pw@app.example.com",
+        "https://app.exa%6dple.com"}) {
     SCOPED_TRACE(origin);
     EXPECT_FALSE(a.mw->allows(origin));
   }
@@ -492,11 +492,11 @@ TEST(cors, subdomain_wildcards) {
   for (auto yes : {"https://a.example.com", "https://a.b.example.com", "https://A.EXAMPLE.com",
                    "http://app.localhost:5173"})
     EXPECT_TRUE(a.mw->allows(yes)) << yes;
-  for (auto no : {"https://example.com", "http://a.example.com", "https://a.example.com:8443",
-                  "https://evil-example.com", "https://example.com.evil.net",
-                  "https://a.example.com.evil.net", "https://.example.com",
-                  "https://a.example.com@evil.net", "http://app.localhost",
-                  "http://localhost:5173"})
+  for (auto no :
+       {"https://example.com", "http://a.example.com", "https://a.example.com:8443",
+        "https://evil-example.com", "https://example.com.evil.net",
+        "https://a.example.com.evil.net", "https://.example.com", "https://a.example.com@evil.net",
+        "http://app.localhost", "http://localhost:5173"})
     EXPECT_FALSE(a.mw->allows(no)) << no;
 
   for (auto bad : {"https://*.com", "https://*", "https://a.*.example.com", "https://*example.com",
@@ -514,8 +514,7 @@ TEST(cors, regexes_are_anchored_below_a_literal_domain) {
   o.production.regexes = {R"(https://(app|admin)\.example\.com)",
                           R"(^https?://[a-z0-9-]+\.preview\.example\.org(:\d+)?$)",
                           R"(https://evil\.net|https://x\.example\.net)",
-                          R"(https://(www\.)?example\.io)",
-                          R"(https://[a-z]*shop\.example\.dev)"};
+                          R"(https://(www\.)?example\.io)", R"(https://[a-z]*shop\.example\.dev)"};
   app a{o};
   for (auto yes : {"https://app.example.com", "https://ADMIN.example.com",
                    "http://pr-12.preview.example.org:8080", "https://pr-12.preview.example.org",
@@ -523,14 +522,14 @@ TEST(cors, regexes_are_anchored_below_a_literal_domain) {
                    "https://shop.example.dev"})
     EXPECT_TRUE(a.mw->allows(yes)) << yes;
   for (auto no : {
-           "https://app.example.com.evil.net",     // not anchored at the end: would match
-           "https://evil.app.example.com",         // not anchored at the start
-           "https://xapp.example.com",             //
-           "https://a.b.preview.example.org",      // [a-z0-9-]+ is one label
-           "ftp://pr-1.preview.example.org",       //
-           "https://evil.net",                     // the regex allows it; the domain does not
-           "https://evil-example.io",              //
-           "https://evilshop.example.dev.evil",    //
+           "https://app.example.com.evil.net",   // not anchored at the end: would match
+           "https://evil.app.example.com",       // not anchored at the start
+           "https://xapp.example.com",           //
+           "https://a.b.preview.example.org",    // [a-z0-9-]+ is one label
+           "ftp://pr-1.preview.example.org",     //
+           "https://evil.net",                   // the regex allows it; the domain does not
+           "https://evil-example.io",            //
+           "https://evilshop.example.dev.evil",  //
        })
     EXPECT_FALSE(a.mw->allows(no)) << no;
   // "[a-z]*shop" would let "myshop" glue onto the label; the domain check
@@ -621,13 +620,12 @@ TEST(cors, preflight_methods_and_headers) {
 
   // Methods compare case-sensitively: browsers upper-case only the six
   // standard methods, so "patch" is another method.
-  EXPECT_EQ(a.run(preflight("https://app.example.com", "patch")).result(),
-            http::status::forbidden);
+  EXPECT_EQ(a.run(preflight("https://app.example.com", "patch")).result(), http::status::forbidden);
   EXPECT_EQ(a.run(preflight("https://app.example.com", "G ET")).result(), http::status::forbidden);
   // Lists with spaces, tabs and empty elements parse.
-  EXPECT_EQ(a.run(preflight("https://app.example.com", "GET", " Content-Type ,\t,x-request-id"))
-                .result(),
-            http::status::no_content);
+  EXPECT_EQ(
+      a.run(preflight("https://app.example.com", "GET", " Content-Type ,\t,x-request-id")).result(),
+      http::status::no_content);
   // A header name that is not a token is malformed.
   EXPECT_EQ(a.run(preflight("https://app.example.com", "GET", "content type")).result(),
             http::status::forbidden);
@@ -701,7 +699,10 @@ TEST(cors, invalid_tokens_and_values_fail_at_build) {
     std::string message;
   };
   for (const auto& [edit, message] : std::vector<bad>{
-           {[](auto& o) { o.methods = {"GET", ""}; }, "methods[1] '' is not a valid token"},
+           {[](auto& o) {
+              o.methods = {"GET", ""};
+            },
+            "methods[1] '' is not a valid token"},
            {[](auto& o) { o.methods = {"*"}; }, "methods[0] '*' is a wildcard"},
            {[](auto& o) { o.allowed_headers = {"X-A,X-B"}; },
             "allowed_headers[0] 'X-A,X-B' is not a valid token"},
