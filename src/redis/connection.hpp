@@ -1,0 +1,162 @@
+// One hiredis 0.14 asynchronous connection, driven by Asio. Private to the
+// Redis backend: nothing outside src/redis sees hiredis.
+//
+// hiredis 0.14 has four habits that this adapter is built around:
+//  - it owns its socket and closes it in redisAsyncFree, so the Asio
+//    descriptor that waits on it is released, never closed;
+//  - it may free its context inside redisAsyncHandleRead/Write (on an
+//    error or a closed socket), so after every call into it the adapter
+//    checks that the context is still alive (the cleanup hook clears it);
+//  - it has no timeouts, so every command carries a deadline that a timer
+//    enforces here;
+//  - redisAsyncConnect resolves host names with a blocking getaddrinfo, so
+//    it is only ever given a numeric address, resolved beforehand by Asio.
+// Commands go through redisAsyncCommandArgv (binary-safe, no format
+// string). All of it runs on one io_context thread; nothing here locks.
+#pragma once
+
+#include "portcullis/clock.hpp"
+#include "portcullis/counters.hpp"
+#include "portcullis/redis/options.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+struct redisAsyncContext;
+
+namespace portcullis::redis::detail {
+
+namespace asio = boost::asio;
+
+/// A reply, copied out of hiredis's reply object (which hiredis frees as
+/// soon as the callback returns).
+struct reply {
+  enum class kind : std::uint8_t { nil, integer, string, status, error, array };
+  kind type = kind::nil;
+  std::int64_t integer = 0;
+  std::string str;
+  std::vector<reply> elements;
+
+  bool is_error() const noexcept { return type == kind::error; }
+  /// True for an error reply whose first word is `word` ("MOVED", "NOSCRIPT").
+  bool error_is(std::string_view word) const noexcept;
+};
+
+/// Called once per command, on the connection's io_context thread.
+using reply_handler = std::function<void(std::error_code, reply)>;
+
+/// The counters of a Redis client, in the order make_stats declares them.
+namespace stat_id {
+enum : std::size_t {
+  calls,
+  errors,
+  timeouts,
+  unavailable,
+  protocol_errors,
+  script_reloads,
+  moved,
+  ask,
+  slot_refreshes,
+  connects,
+  disconnects,
+  stalls,
+};
+}  // namespace stat_id
+
+/// Builds the counter set of a Redis client: subsystem `redis_store`.
+std::unique_ptr<counter_set> make_stats(std::string_view instance);
+
+class connection {
+ public:
+  /// Called on the io thread when the connection becomes ready or is lost.
+  using state_listener = std::function<void(connection&, bool ready)>;
+
+  connection(asio::io_context& io, redis_server server, const redis_options& options,
+             counter_set& stats, state_listener on_state);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  /// Starts connecting (and reconnecting whenever the link is lost).
+  void start();
+  /// Frees the hiredis context (failing what is in flight) and stops
+  /// reconnecting. Idempotent.
+  void stop();
+
+  /// True once connected and the handshake (AUTH, SELECT) succeeded.
+  bool ready() const noexcept { return ready_; }
+  /// True while a hiredis context exists (connecting or connected).
+  bool alive() const noexcept { return ac_ != nullptr; }
+  std::size_t in_flight() const noexcept { return pending_.size(); }
+  const redis_server& server() const noexcept { return server_; }
+
+  /// Queues one command (pipelined behind whatever is in flight). `done`
+  /// runs exactly once on the io thread: with the reply (which may be an
+  /// error reply), or with store_unavailable / store_timeout. When
+  /// `asking` is set, an ASKING command is sent first, on the same
+  /// connection, as a cluster ASK redirect demands.
+  void send(std::span<const std::string_view> argv, clock::time_point deadline,
+            reply_handler done, bool asking = false);
+
+ private:
+  struct record;
+
+  void resolve();
+  void connect(const asio::ip::address& address);
+  void handshake();
+  void on_context_gone();
+  void schedule_reconnect();
+  void drop(std::string_view why);
+  void arm_read();
+  void arm_write();
+  void arm_timer(clock::time_point at);
+  void on_timer();
+  bool issue(record* r, std::span<const std::string_view> argv);
+
+  static void hook_add_read(void* self);
+  static void hook_del_read(void* self);
+  static void hook_add_write(void* self);
+  static void hook_del_write(void* self);
+  static void hook_cleanup(void* self);
+  static void on_connected(const redisAsyncContext* ac, int status);
+  static void on_reply(redisAsyncContext* ac, void* r, void* privdata);
+
+  asio::io_context& io_;
+  redis_server server_;
+  const redis_options& options_;
+  counter_set& stats_;
+  state_listener on_state_;
+
+  asio::ip::tcp::resolver resolver_;
+  asio::posix::stream_descriptor socket_;
+  asio::steady_timer timer_;        // call deadlines and stall detection
+  asio::steady_timer retry_timer_;  // reconnect backoff and connect timeout
+  clock::time_point timer_at_ = clock::time_point::max();
+
+  redisAsyncContext* ac_ = nullptr;
+  std::uint64_t generation_ = 0;  // bumped whenever a context goes away
+  bool want_read_ = false, want_write_ = false;
+  bool read_armed_ = false, write_armed_ = false;
+  bool ready_ = false;
+  bool stopped_ = true;
+  unsigned failures_ = 0;
+  clock::time_point last_read_{};
+  log_throttle log_throttle_;
+
+  // Commands in flight, oldest first (hiredis answers in order).
+  std::deque<record*> pending_;
+};
+
+}  // namespace portcullis::redis::detail

@@ -1,0 +1,210 @@
+#include "portcullis/redis/rate_limit_store.hpp"
+
+#include "client.hpp"
+#include "portcullis/errc.hpp"
+#include "scripts.hpp"
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstdio>
+
+namespace portcullis {
+
+using redis::detail::reply;
+namespace stat_id = redis::detail::stat_id;
+
+struct redis_rate_limit_store::impl {
+  impl(const redis_store_options& o)
+      : stats(redis::detail::make_stats(o.name)), client(o.server, *stats) {}
+
+  std::unique_ptr<counter_set> stats;
+  redis::detail::client client;
+  log_throttle error_throttle;
+};
+
+namespace {
+
+// What a call into the client completes with.
+struct outcome {
+  std::error_code ec;
+  reply value;
+};
+
+// Starts `start` (which hands a reply_handler to the client) and resumes
+// the calling coroutine on its own executor with the outcome.
+template <typename Start>
+asio::awaitable<outcome> await_client(Start start) {
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(outcome)>(
+      [&start](auto handler) {
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        start([h](std::error_code ec, reply r) {
+          // The client's thread is not the caller's: hand the result over.
+          auto ex = asio::get_associated_executor(*h);
+          asio::post(ex, [h, o = outcome{ec, std::move(r)}]() mutable { std::move(*h)(std::move(o)); });
+        });
+      },
+      asio::use_awaitable);
+}
+
+std::string decimal(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// The policy as the scripts read it. A key last used under a different
+// policy (another algorithm, limit, window or burst) starts afresh.
+std::vector<std::string> script_args(const rate_policy& p, std::uint64_t cost,
+                                     const clock* decision_clock) {
+  std::vector<std::string> a;
+  a.reserve(8);
+  if (decision_clock != nullptr)
+    a.push_back(std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   decision_clock->now().time_since_epoch())
+                                   .count()));
+  else
+    a.emplace_back();  // the script reads Redis's clock
+  a.push_back(std::to_string(cost));
+  a.push_back(std::to_string(p.limit()));
+  a.push_back(decimal(static_cast<double>(p.window().count()) / 1000.0));
+  a.push_back(std::to_string(p.burst()));
+  a.push_back(decimal(static_cast<double>(p.emission_interval().count()) / 1000.0));
+  a.push_back(std::string(to_string(p.algorithm())) + "/" + std::to_string(p.limit()) + "/" +
+              std::to_string(p.window().count()) + "/" + std::to_string(p.burst()));
+  return a;
+}
+
+// "a*b" must match itself only in SCAN MATCH.
+std::string glob_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+redis_rate_limit_store::redis_rate_limit_store(redis_store_options options)
+    : options_(std::move(options)) {
+  if (options_.prefix.empty())
+    throw config_error(
+        "redis_rate_limit_store: prefix is empty; give one (\"myapp:rl:\") so that reset_all() "
+        "deletes only the limiter's keys");
+  impl_ = std::make_unique<impl>(options_);
+}
+
+redis_rate_limit_store::~redis_rate_limit_store() = default;
+
+const counter_set& redis_rate_limit_store::counters() const noexcept { return *impl_->stats; }
+
+bool redis_rate_limit_store::wait_ready(std::chrono::milliseconds timeout) const {
+  return impl_->client.wait_ready(timeout);
+}
+
+namespace {
+
+// Throws the failure of a call, after counting and (throttled) logging it.
+[[noreturn]] void fail(counter_set& stats, log_throttle& throttle, const redis_options& o,
+                       std::error_code ec, std::string_view what, std::string_view detail = {}) {
+  stats.add(stat_id::errors);
+  if (ec == errc::store_unavailable) stats.add(stat_id::unavailable);
+  if (ec == errc::store_protocol) stats.add(stat_id::protocol_errors);
+  std::uint64_t held = 0;
+  if (throttle.allow(*o.time, held))
+    o.log.log(log_level::warning, "redis_store.call_failed",
+              {{"call", what},
+               {"error", ec.message()},
+               {"detail", detail},
+               {"server", o.servers.front().to_string()},
+               {"suppressed", held}});
+  throw std::system_error(ec, "redis_rate_limit_store: " + std::string(what));
+}
+
+}  // namespace
+
+asio::awaitable<rate_decision> redis_rate_limit_store::consume(std::string_view key,
+                                                               const rate_policy& policy,
+                                                               std::uint64_t cost) {
+  auto& s = *impl_->stats;
+  s.add(stat_id::calls);
+  const auto& script = redis::detail::consume_script(policy.algorithm());
+  std::string full_key = options_.prefix;
+  full_key += key;
+  auto args = script_args(policy, cost, options_.decision_clock);
+  outcome o = co_await await_client([&](redis::detail::reply_handler done) {
+    impl_->client.run_script(script, std::move(full_key), std::move(args), std::move(done));
+  });
+  if (o.ec) fail(s, impl_->error_throttle, options_.server, o.ec, "consume");
+
+  // {allowed, never, remaining, reset µs, retry µs, stamp}
+  const reply& r = o.value;
+  bool shape = r.type == reply::kind::array && r.elements.size() == 6;
+  for (std::size_t i = 0; shape && i < 6; ++i)
+    shape = r.elements[i].type == reply::kind::integer && (i == 5 || r.elements[i].integer >= 0);
+  if (!shape)
+    fail(s, impl_->error_throttle, options_.server, make_error_code(errc::store_protocol),
+         "consume", r.is_error() ? std::string_view(r.str) : "unexpected reply shape");
+
+  using std::chrono::microseconds;
+  rate_decision d;
+  d.allowed = r.elements[0].integer == 1;
+  d.never = r.elements[1].integer == 1;
+  d.limit = policy.limit();
+  d.remaining = std::min<std::uint64_t>(static_cast<std::uint64_t>(r.elements[2].integer), d.limit);
+  d.reset = microseconds(r.elements[3].integer);
+  d.retry_after = d.allowed ? std::chrono::nanoseconds(0) : microseconds(r.elements[4].integer);
+  d.stamp = r.elements[5].integer;
+  co_return d;
+}
+
+asio::awaitable<void> redis_rate_limit_store::refund(std::string_view key,
+                                                     const rate_policy& policy,
+                                                     std::uint64_t cost,
+                                                     const rate_decision& taken) {
+  if (!taken.allowed || cost == 0) co_return;
+  auto& s = *impl_->stats;
+  s.add(stat_id::calls);
+  const auto& script = redis::detail::refund_script(policy.algorithm());
+  std::string full_key = options_.prefix;
+  full_key += key;
+  auto args = script_args(policy, cost, options_.decision_clock);
+  args.push_back(std::to_string(taken.stamp));
+  outcome o = co_await await_client([&](redis::detail::reply_handler done) {
+    impl_->client.run_script(script, std::move(full_key), std::move(args), std::move(done));
+  });
+  if (o.ec) fail(s, impl_->error_throttle, options_.server, o.ec, "refund");
+  if (o.value.is_error())
+    fail(s, impl_->error_throttle, options_.server, make_error_code(errc::store_protocol),
+         "refund", o.value.str);
+}
+
+asio::awaitable<void> redis_rate_limit_store::reset(std::string_view key) {
+  auto& s = *impl_->stats;
+  s.add(stat_id::calls);
+  std::string full_key = options_.prefix;
+  full_key += key;
+  outcome o = co_await await_client([&](redis::detail::reply_handler done) {
+    impl_->client.execute({"DEL", full_key}, full_key, std::move(done));
+  });
+  if (o.ec) fail(s, impl_->error_throttle, options_.server, o.ec, "reset");
+  if (o.value.is_error())
+    fail(s, impl_->error_throttle, options_.server, make_error_code(errc::store_protocol),
+         "reset", o.value.str);
+}
+
+asio::awaitable<void> redis_rate_limit_store::reset_all() {
+  auto& s = *impl_->stats;
+  s.add(stat_id::calls);
+  outcome o = co_await await_client([&](redis::detail::reply_handler done) {
+    impl_->client.scan_delete(glob_escape(options_.prefix) + "*",
+                              [done = std::move(done)](std::error_code ec) { done(ec, reply{}); });
+  });
+  if (o.ec) fail(s, impl_->error_throttle, options_.server, o.ec, "reset_all");
+}
+
+}  // namespace portcullis
