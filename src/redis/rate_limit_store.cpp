@@ -5,7 +5,9 @@
 #include "scripts.hpp"
 
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -35,15 +37,38 @@ struct outcome {
 
 // Starts `start` (which hands a reply_handler to the client) and resumes
 // the calling coroutine on its own executor with the outcome.
+//
+// Cancellation (with_deadline, request_timeout): the caller resumes at once
+// with operation_aborted; the command itself runs on to its own answer or
+// timeout on the client's thread, and that result is dropped.
 template <typename Start>
 asio::awaitable<outcome> await_client(Start start) {
   co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(outcome)>(
       [&start](auto handler) {
-        auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        start([h](std::error_code ec, reply r) {
-          // The client's thread is not the caller's: hand the result over.
-          auto ex = asio::get_associated_executor(*h);
-          asio::post(ex, [h, o = outcome{ec, std::move(r)}]() mutable { std::move(*h)(std::move(o)); });
+        using handler_type = decltype(handler);
+        struct waiter {
+          explicit waiter(handler_type&& h) : handler(std::move(h)) {}
+          handler_type handler;
+          std::atomic<bool> finished{false};
+        };
+        auto w = std::make_shared<waiter>(std::move(handler));
+        auto slot = asio::get_associated_cancellation_slot(w->handler);
+
+        // Completes the caller once, from whichever side comes first.
+        auto complete = [w, slot](outcome o) mutable {
+          if (w->finished.exchange(true)) return;
+          auto ex = asio::get_associated_executor(w->handler);
+          asio::post(ex, [w, slot, o = std::move(o)]() mutable {
+            if (slot.is_connected()) slot.clear();
+            std::move(w->handler)(std::move(o));
+          });
+        };
+        if (slot.is_connected())
+          slot.assign([complete](asio::cancellation_type) mutable {
+            complete(outcome{std::make_error_code(std::errc::operation_canceled), reply{}});
+          });
+        start([complete](std::error_code ec, reply r) mutable {
+          complete(outcome{ec, std::move(r)});
         });
       },
       asio::use_awaitable);
@@ -139,6 +164,7 @@ asio::awaitable<rate_decision> redis_rate_limit_store::consume(std::string_view 
   outcome o = co_await await_client([&](redis::detail::reply_handler done) {
     impl_->client.run_script(script, std::move(full_key), std::move(args), std::move(done));
   });
+  if (o.ec == std::make_error_code(std::errc::operation_canceled)) throw std::system_error(o.ec);
   if (o.ec) fail(s, impl_->error_throttle, options_.server, o.ec, "consume");
 
   // {allowed, never, remaining, reset µs, retry µs, stamp}

@@ -247,15 +247,21 @@ return 1
 )lua";
 
 constexpr const char* token_bucket_refund = R"lua(
+-- Only the part of the cost not yet earned back by refilling since it was
+-- taken (at the stamp); the rest the bucket has already regained.
+local stamp = tonumber(ARGV[8])
 local st = load()
 if not st then return 0 end
+local earned = math.max(0, math.ceil((now - stamp) / t - eps))
+local back = math.min(cost, burst)
+if back <= earned then return 0 end
 local s, c = st.s, st.c
 local n = math.floor((now - s) / t + eps)
 if n > 0 then
   c = math.min(burst, c + n)
   s = s + n * t
 end
-c = math.min(burst, c + math.min(cost, burst))
+c = math.min(burst, c + back - earned)
 if c >= burst then s = now end
 local to_full = 0
 if c < burst then to_full = (burst - c) * t - (now - s) end
@@ -264,9 +270,14 @@ return 1
 )lua";
 
 constexpr const char* gcra_refund = R"lua(
+-- The consume moved the arrival time to the stamp; what of it lies in the
+-- past has been earned back already and is not refunded.
+local stamp = tonumber(ARGV[8])
 local st = load()
-if not st then return 0 end
-local s = math.max(now, st.s - math.min(cost, burst) * t)
+if not st or stamp <= now then return 0 end
+local outstanding = math.floor((stamp - now) / t + eps)
+local back = math.min(cost, burst, outstanding)
+local s = math.max(now, st.s - back * t)
 save(s, s, 0, 0)
 return 1
 )lua";
