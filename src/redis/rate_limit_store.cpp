@@ -74,34 +74,6 @@ asio::awaitable<outcome> await_client(Start start) {
       asio::use_awaitable);
 }
 
-std::string decimal(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-// The policy as the scripts read it. A key last used under a different
-// policy (another algorithm, limit, window or burst) starts afresh.
-std::vector<std::string> script_args(const rate_policy& p, std::uint64_t cost,
-                                     const clock* decision_clock) {
-  std::vector<std::string> a;
-  a.reserve(8);
-  if (decision_clock != nullptr)
-    a.push_back(std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   decision_clock->now().time_since_epoch())
-                                   .count()));
-  else
-    a.emplace_back();  // the script reads Redis's clock
-  a.push_back(std::to_string(cost));
-  a.push_back(std::to_string(p.limit()));
-  a.push_back(decimal(static_cast<double>(p.window().count()) / 1000.0));
-  a.push_back(std::to_string(p.burst()));
-  a.push_back(decimal(static_cast<double>(p.emission_interval().count()) / 1000.0));
-  a.push_back(std::string(to_string(p.algorithm())) + "/" + std::to_string(p.limit()) + "/" +
-              std::to_string(p.window().count()) + "/" + std::to_string(p.burst()));
-  return a;
-}
-
 // "a*b" must match itself only in SCAN MATCH.
 std::string glob_escape(std::string_view text) {
   std::string out;
@@ -160,7 +132,7 @@ asio::awaitable<rate_decision> redis_rate_limit_store::consume(std::string_view 
   const auto& script = redis::detail::consume_script(policy.algorithm());
   std::string full_key = options_.prefix;
   full_key += key;
-  auto args = script_args(policy, cost, options_.decision_clock);
+  auto args = redis::detail::script_args(policy, cost, options_.decision_clock);
   outcome o = co_await await_client([&](redis::detail::reply_handler done) {
     impl_->client.run_script(script, std::move(full_key), std::move(args), std::move(done));
   });
@@ -198,7 +170,7 @@ asio::awaitable<void> redis_rate_limit_store::refund(std::string_view key,
   const auto& script = redis::detail::refund_script(policy.algorithm());
   std::string full_key = options_.prefix;
   full_key += key;
-  auto args = script_args(policy, cost, options_.decision_clock);
+  auto args = redis::detail::script_args(policy, cost, options_.decision_clock);
   args.push_back(std::to_string(taken.stamp));
   outcome o = co_await await_client([&](redis::detail::reply_handler done) {
     impl_->client.run_script(script, std::move(full_key), std::move(args), std::move(done));

@@ -1,5 +1,10 @@
 #include "scripts.hpp"
 
+#include "portcullis/detail/redis_scripts.hpp"
+
+#include <chrono>
+#include <cstdio>
+
 namespace portcullis::redis::detail {
 namespace {
 
@@ -318,5 +323,43 @@ const script& refund_script(rate_algorithm a) {
   }
   return window;
 }
+
+namespace {
+
+std::string decimal(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+// The policy as the scripts read it. A key last used under a different
+// policy (another algorithm, limit, window or burst) starts afresh.
+std::vector<std::string> script_args(const rate_policy& p, std::uint64_t cost,
+                                     const clock* decision_clock) {
+  std::vector<std::string> a;
+  a.reserve(8);
+  if (decision_clock != nullptr)
+    a.push_back(std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   decision_clock->now().time_since_epoch())
+                                   .count()));
+  else
+    a.emplace_back();  // the script reads Redis's clock
+  a.push_back(std::to_string(cost));
+  a.push_back(std::to_string(p.limit()));
+  a.push_back(decimal(static_cast<double>(p.window().count()) / 1000.0));
+  a.push_back(std::to_string(p.burst()));
+  a.push_back(decimal(static_cast<double>(p.emission_interval().count()) / 1000.0));
+  a.push_back(std::string(to_string(p.algorithm())) + "/" + std::to_string(p.limit()) + "/" +
+              std::to_string(p.window().count()) + "/" + std::to_string(p.burst()));
+  return a;
+}
+
+std::vector<std::string> consume_script_args(const rate_policy& policy, std::uint64_t cost) {
+  return script_args(policy, cost, nullptr);
+}
+
+const std::string& consume_script_source(rate_algorithm a) { return consume_script(a).source; }
 
 }  // namespace portcullis::redis::detail

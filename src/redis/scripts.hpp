@@ -27,4 +27,9 @@ const script& consume_script(rate_algorithm a);
 /// The refund script of `a`.
 const script& refund_script(rate_algorithm a);
 
+/// ARGV[1..7] for `p` and `cost`: the time from `decision_clock`, or ""
+/// (Redis's clock) when it is null.
+std::vector<std::string> script_args(const rate_policy& p, std::uint64_t cost,
+                                     const clock* decision_clock);
+
 }  // namespace portcullis::redis::detail

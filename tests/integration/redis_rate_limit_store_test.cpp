@@ -486,3 +486,63 @@ TEST(redis_rate_limit_store, authenticates_and_selects_the_database_from_the_url
 
 }  // namespace
 }  // namespace portcullis
+
+namespace portcullis {
+namespace {
+
+// -- Two processes, one limit --------------------------------------------------
+
+// The child half of the test below: runs only when the parent starts this
+// binary again with PORTCULLIS_REDIS_CHILD set, consumes from its own
+// store (its own connection, its own process) and prints what it was
+// allowed.
+TEST(redis_shared_child, consume_and_report) {
+  const auto spec = test::service_env("PORTCULLIS_REDIS_CHILD");
+  if (!spec) GTEST_SKIP() << "started only by two_processes_share_one_limit";
+  // "<url> <prefix> <requests>"
+  std::istringstream in(*spec);
+  std::string url, prefix;
+  int requests = 0;
+  in >> url >> prefix >> requests;
+  redis_store_options o;
+  o.server = redis_options::parse_url(url);
+  o.server.call_timeout = 2s;
+  o.server.stall_timeout = 5s;
+  o.prefix = prefix;
+  redis_rate_limit_store store{o};
+  ASSERT_TRUE(store.wait_ready(10s));
+  const auto p = rate_policy::fixed_window(rate::per(30, 10min));
+  int allowed = 0;
+  for (int i = 0; i < requests; ++i)
+    if (test::consume_blocking(store, "shared", p).allowed) ++allowed;
+  std::printf("CHILD-ALLOWED %d\n", allowed);
+}
+
+TEST(redis_rate_limit_store, two_processes_share_one_limit) {
+  PORTCULLIS_SERVICE_OR_SKIP(url, "PORTCULLIS_REDIS_URL");
+  const std::string prefix = unique_prefix("procs");
+  // Both children start at once and interleave their 50 requests each.
+  auto start = [&] {
+    const std::string cmd = "PORTCULLIS_REDIS_CHILD='" + url + " " + prefix +
+                            " 50' /proc/" + std::to_string(getpid()) +
+                            "/exe --gtest_filter=redis_shared_child.consume_and_report 2>&1";
+    return popen(cmd.c_str(), "r");
+  };
+  FILE* a = start();
+  FILE* b = start();
+  ASSERT_TRUE(a && b);
+  auto allowed_of = [](FILE* f) {
+    std::string out;
+    char buf[4096];
+    while (std::size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+    EXPECT_EQ(pclose(f), 0) << out;
+    const auto at = out.find("CHILD-ALLOWED ");
+    EXPECT_NE(at, std::string::npos) << out;
+    return at == std::string::npos ? -1 : std::stoi(out.substr(at + 14));
+  };
+  const int from_a = allowed_of(a), from_b = allowed_of(b);
+  EXPECT_EQ(from_a + from_b, 30) << from_a << " + " << from_b;
+}
+
+}  // namespace
+}  // namespace portcullis
