@@ -57,6 +57,24 @@ struct route_param {
   std::string_view value;
 };
 
+/// What one rate limiter decided about this request. The limiters of a
+/// request each add one; the outermost writes the RateLimit headers for all
+/// of them, so that no header carries a value twice (see rate_limit.hpp).
+struct rate_limit_note {
+  const void* limiter = nullptr;   // which limiter (identity only)
+  std::string_view name;           // its policy name, owned by the limiter
+  std::uint64_t limit = 0;
+  std::uint64_t remaining = 0;
+  std::chrono::nanoseconds window{0};
+  std::chrono::nanoseconds reset{0};
+  std::chrono::nanoseconds retry_after{0};
+  bool allowed = true;
+  std::array<char, 16> partition{};  // base64 of the key's hash (`pk`), or all zero
+};
+
+/// The most rate limiters whose decisions one request's headers report.
+inline constexpr std::size_t max_rate_limits = 4;
+
 /// The most path parameters one route pattern may have.
 inline constexpr std::size_t max_route_params = 8;
 
@@ -107,6 +125,9 @@ class context {
   identity who;
   /// The CSP nonce of this response (set by `security_headers`), or empty.
   std::string csp_nonce;
+  /// The rate limiters' decisions so far (set by `rate_limit`), in order.
+  std::array<rate_limit_note, max_rate_limits> rate_limits{};
+  std::uint8_t rate_limit_count = 0;
 
   /// The clock of this request's chain.
   const clock& time() const noexcept { return *clock_; }
