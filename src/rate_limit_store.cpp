@@ -150,6 +150,7 @@ void reset_for(rate_state& s, const rate_policy& p) {
   s.previous = 0;
   s.expires = 0;
   s.log.clear();
+  s.log_head = 0;
 }
 
 bool same_policy(const rate_state& s, const rate_policy& p) {
@@ -186,14 +187,22 @@ rate_decision sliding_log(rate_state& s, std::uint64_t cost, std::int64_t now) {
   const std::int64_t w = s.window;
   const std::uint64_t limit = s.limit;
   auto& log = s.log;
-  // Units counted at t count during [t, t + w).
-  auto alive = std::upper_bound(log.begin(), log.end(), now - w);
-  log.erase(log.begin(), alive);
+  // Units counted at t count during [t, t + w). Expired entries are dropped
+  // by moving the head; the dead prefix is compacted once it is half the
+  // vector, so each entry is moved O(1) times on average.
+  auto first = log.begin() + s.log_head;
+  auto alive = std::upper_bound(first, log.end(), now - w);
+  s.log_head = static_cast<std::uint32_t>(alive - log.begin());
+  if (s.log_head > 32 && s.log_head * 2 > log.size()) {
+    log.erase(log.begin(), alive);
+    s.log_head = 0;
+  }
+  const std::size_t head = s.log_head;
 
   rate_decision d;
   d.limit = limit;
   d.stamp = now;
-  const std::uint64_t n = log.size();
+  const std::uint64_t n = log.size() - head;
   if (cost <= limit && n + cost <= limit) {
     log.insert(log.end(), cost, now);
     d.allowed = true;
@@ -202,11 +211,12 @@ rate_decision sliding_log(rate_state& s, std::uint64_t cost, std::int64_t now) {
   } else {
     // The (n + cost - limit)-th oldest unit must leave first.
     const std::size_t k = n + cost - limit;
-    d.retry_after = nanoseconds{log[k - 1] + w - now};
+    d.retry_after = nanoseconds{log[head + k - 1] + w - now};
   }
-  d.remaining = limit - log.size();
-  d.reset = nanoseconds{log.empty() ? 0 : log.back() + w - now};
-  s.expires = log.empty() ? now : log.back() + w;
+  const bool empty = log.size() == head;
+  d.remaining = limit - (log.size() - head);
+  d.reset = nanoseconds{empty ? 0 : log.back() + w - now};
+  s.expires = empty ? now : log.back() + w;
   return d;
 }
 
@@ -354,10 +364,11 @@ void apply_refund(rate_state& s, const rate_policy& p, std::uint64_t cost,
       break;
     case rate_algorithm::sliding_window_log: {
       if (taken.stamp + w <= now) break;  // those entries have left already
-      auto [lo, hi] = std::equal_range(s.log.begin(), s.log.end(), taken.stamp);
+      auto [lo, hi] =
+          std::equal_range(s.log.begin() + s.log_head, s.log.end(), taken.stamp);
       const auto n = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(cost), hi - lo);
       s.log.erase(hi - n, hi);
-      s.expires = s.log.empty() ? now : s.log.back() + w;
+      s.expires = s.log.size() == s.log_head ? now : s.log.back() + w;
       break;
     }
     case rate_algorithm::token_bucket: {

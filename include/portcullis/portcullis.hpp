@@ -17,3 +17,6 @@
 #include "portcullis/ip_network.hpp"
 #include "portcullis/log.hpp"
 #include "portcullis/middleware.hpp"
+#include "portcullis/memory_rate_limit_store.hpp"
+#include "portcullis/rate_limit.hpp"
+#include "portcullis/rate_limit_store.hpp"

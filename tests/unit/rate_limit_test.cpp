@@ -6,6 +6,9 @@
 #include "portcullis/memory_rate_limit_store.hpp"
 #include "support/cases.hpp"
 
+// The reference server's own configuration, tested as it ships.
+#include "../../examples/secure_api/rate_limits.hpp"
+
 #include <gtest/gtest.h>
 
 #include <openssl/evp.h>
@@ -537,6 +540,111 @@ TEST(rate_limit, retry_after_rounding) {
   EXPECT_EQ(retry_after_seconds(1s), 1);
   EXPECT_EQ(retry_after_seconds(1s + 1ns), 2);
   EXPECT_EQ(retry_after_seconds(895s), 895);
+}
+
+// The reference server's limits through a chain, at the window edges: the
+// last allowed request, the first denied, the first after reset.
+TEST(rate_limit, reference_server_limits_at_the_window_edges) {
+  fixture f;
+  auto limits = secure_api::make_rate_limits(f.store, logger(f.sink, log_level::debug));
+  auto as = [](std::string subject, std::string tier) {
+    return make_middleware([subject, tier](request& req, context& ctx,
+                                           next_handler next) -> asio::awaitable<response> {
+      if (req.count("X-Test-Key")) {
+        ctx.who.via = identity::method::api_key;
+        ctx.who.subject = subject;
+        ctx.who.tier = tier;
+      }
+      co_return co_await next(req, ctx);
+    });
+  };
+  auto login_handler = [](request& req, context&) -> asio::awaitable<response> {
+    const bool ok = req.body().find("\"right\"") != std::string::npos;
+    response res{ok ? http::status::ok : http::status::unauthorized, req.version()};
+    co_return res;
+  };
+  chain::builder b;
+  b.time(f.clk);
+  b.use("/api", as("alice", "free"));
+  b.use("/api", limits.api);
+  b.use("/api", limits.tiers);
+  b.route(http::verb::get, "/health", answer());
+  b.route(http::verb::get, "/api/items", answer());
+  b.route(http::verb::post, "/auth/login", login_handler, {.middleware = {limits.login}});
+  b.route(http::verb::post, "/auth/forgot-password", answer(),
+          {.middleware = {limits.forgot}});
+  auto app = std::move(b).build();
+
+  auto send = [&](http::verb v, std::string target, std::string body = {},
+                  std::string peer = "203.0.113.7", bool key = false) {
+    request req{v, target, 11};
+    req.set(http::field::host, "a");
+    if (key) req.set("X-Test-Key", "1");
+    req.body() = std::move(body);
+    req.prepare_payload();
+    context ctx{*parse_address(peer), false, f.clk};
+    return run_blocking(app, req, ctx);
+  };
+
+  // /api: 100 per 15 minutes per IP.
+  for (int i = 0; i < 99; ++i) send(http::verb::get, "/api/items");
+  f.clk.advance(60s);
+  auto last = send(http::verb::get, "/api/items");
+  EXPECT_EQ(last.result(), http::status::ok);
+  EXPECT_EQ(last["RateLimit"], "limit=100, remaining=0, reset=840");
+  auto first_denied = send(http::verb::get, "/api/items");
+  EXPECT_EQ(first_denied.result(), http::status::too_many_requests);
+  EXPECT_EQ(first_denied[http::field::retry_after], "840");
+  EXPECT_EQ(first_denied["RateLimit"], "limit=100, remaining=0, reset=840");
+  EXPECT_EQ(send(http::verb::get, "/health").result(), http::status::ok);  // never limited
+  EXPECT_EQ(send(http::verb::get, "/api/items", {}, "198.51.100.1").result(), http::status::ok);
+  f.clk.advance(840s);
+  auto after = send(http::verb::get, "/api/items");
+  EXPECT_EQ(after.result(), http::status::ok);
+  EXPECT_EQ(after["RateLimit"], "limit=100, remaining=99, reset=900");
+
+  // Tiers: a free key may send 10 per minute; the headers show both
+  // policies and the tighter state.
+  const std::string k_peer = "192.0.2.50";
+  for (int i = 0; i < 9; ++i) send(http::verb::get, "/api/items", {}, k_peer, true);
+  auto tier_last = send(http::verb::get, "/api/items", {}, k_peer, true);
+  EXPECT_EQ(tier_last.result(), http::status::ok);
+  EXPECT_EQ(tier_last["RateLimit-Policy"], "100;w=900, 10;w=60");
+  EXPECT_EQ(tier_last["RateLimit"], "limit=10, remaining=0, reset=60");
+  auto tier_denied = send(http::verb::get, "/api/items", {}, k_peer, true);
+  EXPECT_EQ(tier_denied.result(), http::status::too_many_requests);
+  EXPECT_EQ(tier_denied[http::field::retry_after], "6");  // one unit every 6 s
+  f.clk.advance(6s);
+  EXPECT_EQ(send(http::verb::get, "/api/items", {}, k_peer, true).result(), http::status::ok);
+
+  // Login: 5 failures per 15 minutes per IP + email; successes are refunded.
+  const std::string bad = R"({"email":"bob@example.com","password":"wrong"})";
+  const std::string good = R"({"email":"bob@example.com","password":"right"})";
+  for (int i = 0; i < 3; ++i) send(http::verb::post, "/auth/login", good);
+  for (int i = 0; i < 4; ++i) send(http::verb::post, "/auth/login", bad);
+  f.clk.advance(100s);
+  auto fifth = send(http::verb::post, "/auth/login", bad);
+  EXPECT_EQ(fifth.result(), http::status::unauthorized);
+  EXPECT_EQ(fifth["RateLimit"], "limit=5, remaining=0, reset=900");
+  auto sixth = send(http::verb::post, "/auth/login", good);
+  EXPECT_EQ(sixth.result(), http::status::too_many_requests);
+  EXPECT_EQ(sixth[http::field::retry_after], "800");  // the oldest failure leaves first
+  EXPECT_EQ(send(http::verb::post, "/auth/login",
+                 R"({"email":"carol@example.com","password":"right"})")
+                .result(),
+            http::status::ok);
+  f.clk.advance(800s);
+  EXPECT_EQ(send(http::verb::post, "/auth/login", good).result(), http::status::ok);
+
+  // Forgot password: 3 per hour per IP.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(send(http::verb::post, "/auth/forgot-password", "{}").result(), http::status::ok);
+  f.clk.advance(3599s);
+  auto forgot_denied = send(http::verb::post, "/auth/forgot-password", "{}");
+  EXPECT_EQ(forgot_denied.result(), http::status::too_many_requests);
+  EXPECT_EQ(forgot_denied[http::field::retry_after], "1");
+  f.clk.advance(1s);
+  EXPECT_EQ(send(http::verb::post, "/auth/forgot-password", "{}").result(), http::status::ok);
 }
 
 }  // namespace

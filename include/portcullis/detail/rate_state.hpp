@@ -30,7 +30,8 @@ struct rate_state {
   std::uint64_t count = 0;
   std::uint64_t previous = 0;
   std::int64_t expires = 0;      // from then on the state equals a fresh one
-  std::vector<std::int64_t> log;
+  std::vector<std::int64_t> log;  // live entries are log[log_head..]; the
+  std::uint32_t log_head = 0;     // dead prefix is compacted when it is half
 };
 
 /// Applies one consume of `cost` units at `now` (nanoseconds).
