@@ -45,7 +45,7 @@ const std::vector<std::string>& keys(std::size_t n) {
 // One mutex, one map: what a first attempt looks like.
 class naive_store {
  public:
-  explicit naive_store(const clock& c) : clk_(c) {}
+  explicit naive_store(const portcullis::clock& c) : clk_(c) {}
   rate_decision consume(std::string_view key, const rate_policy& p, std::uint64_t cost) {
     std::lock_guard lock(m_);
     auto& s = map_[std::string(key)];
@@ -53,7 +53,7 @@ class naive_store {
   }
 
  private:
-  const clock& clk_;
+  const portcullis::clock& clk_;
   std::mutex m_;
   std::unordered_map<std::string, detail::rate_state> map_;
 };
@@ -105,7 +105,7 @@ void bm_unkeyed(benchmark::State& state) {
   const bool real_time = state.range(1) != 0;
   detail::rate_state s;
   std::int64_t t = 1'000'000'000;
-  const clock& clk = system_clock();
+  const portcullis::clock& clk = system_clock();
   for (auto _ : state) {
     const std::int64_t now = real_time ? clk.now().time_since_epoch().count() : (t += 1000);
     benchmark::DoNotOptimize(detail::apply_consume(s, policy, 1, now));
