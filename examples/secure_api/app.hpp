@@ -1,0 +1,47 @@
+// The reference server's chain: every route and every middleware, built
+// from the configuration. Kept apart from main() so that tests can build the
+// same application and drive it in-process.
+#pragma once
+
+#include "config.hpp"
+#include "users.hpp"
+
+#include <portcullis/chain.hpp>
+#include <portcullis/counters.hpp>
+#include <portcullis/log.hpp>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+namespace secure_api {
+
+/// The counters /metrics publishes. Filled once the chain and the server
+/// exist, read by the /metrics handler.
+class metrics_registry {
+ public:
+  void add(const portcullis::counter_set* set);
+  void add(const std::vector<const portcullis::counter_set*>& sets);
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<const portcullis::counter_set*> sets_;
+};
+
+/// What the application's handlers share. Lives as long as the server.
+struct services {
+  services(const config& c, const portcullis::clock& clk, portcullis::logger log);
+
+  config settings;
+  const portcullis::clock& clock;
+  portcullis::logger log;
+  user_store users;
+  metrics_registry metrics;
+};
+
+/// Builds the whole application. Throws portcullis::config_error (or
+/// std::runtime_error) when the configuration cannot be honoured.
+portcullis::chain build_app(services& s);
+
+}  // namespace secure_api

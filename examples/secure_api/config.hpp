@@ -1,0 +1,50 @@
+// The reference server's configuration: a JSON file, every key optional,
+// documented in docs/secure-api.md. A bad file stops the server at start-up
+// with a message that names the key and says what to write instead.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace secure_api {
+
+struct config {
+  // "listen": where to accept connections.
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;
+  // "threads": I/O threads; 0 means one per core.
+  unsigned threads = 0;
+  // "trusted_proxies": CIDR networks whose forwarding headers are believed.
+  std::vector<std::string> trusted_proxies;
+  // "allowed_origins": CORS origins (exact, or patterns like https://*.example.com).
+  std::vector<std::string> allowed_origins = {"http://localhost:3000"};
+  // "body_limit": bytes, for every route but /upload; "upload_limit" for /upload.
+  std::uint64_t body_limit = 100 * 1024;
+  std::uint64_t upload_limit = 10 * 1024 * 1024;
+  // "request_timeout_ms": how long a handler may take before a 503.
+  std::chrono::milliseconds request_timeout{10000};
+  // "stores": which backends hold the shared state.
+  std::string rate_limit_store = "memory";  // "memory" or "redis"
+  std::string redis_url;                    // redis://[user:pass@]host:port[/db]
+  std::string api_key_store = "memory";     // "memory" or "postgres"
+  std::string postgres_url;                 // postgresql://user@host:port/db
+  // "tls": certificate and key files; plain HTTP when absent.
+  std::optional<std::string> tls_certificate;
+  std::optional<std::string> tls_private_key;
+  // "log_level": debug, info, warning, error, off.
+  std::string log_level = "info";
+  // "development": error bodies carry the exception's text. Never in production.
+  bool development = false;
+};
+
+/// Reads a configuration file. Throws std::runtime_error with a message that
+/// names the file, the key and the fix.
+config load_config(const std::string& path);
+
+/// Parses configuration text (a JSON object); `origin` names it in errors.
+config parse_config(const std::string& text, const std::string& origin = "config");
+
+}  // namespace secure_api
