@@ -1,8 +1,14 @@
 #include "app.hpp"
 
+#include "rate_limits.hpp"
+
 #include <portcullis/error_handler.hpp>
 #include <portcullis/ip_network.hpp>
+#include <portcullis/memory_rate_limit_store.hpp>
 #include <portcullis/timeout.hpp>
+#ifdef SECURE_API_WITH_REDIS
+#include <portcullis/redis/rate_limit_store.hpp>
+#endif
 
 #include <openssl/sha.h>
 
@@ -33,8 +39,32 @@ std::string metrics_registry::render() const {
   return out;
 }
 
+namespace {
+
+std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
+                                                             const portcullis::clock& clk,
+                                                             const portcullis::logger& log) {
+  if (c.rate_limit_store == "redis") {
+#ifdef SECURE_API_WITH_REDIS
+    portcullis::redis_store_options o;
+    o.server = portcullis::redis_options::parse_url(c.redis_url);
+    (void)log;
+    return std::make_shared<portcullis::redis_rate_limit_store>(std::move(o));
+#else
+    (void)log;
+    throw std::runtime_error("stores.rate_limit is \"redis\" but this build has no Redis store "
+                             "(configure with -DPORTCULLIS_WITH_REDIS=ON)");
+#endif
+  }
+  return std::make_shared<portcullis::memory_rate_limit_store>(portcullis::memory_store_options{},
+                                                               clk);
+}
+
+}  // namespace
+
 services::services(const config& c, const portcullis::clock& clk, portcullis::logger l)
-    : settings(c), clock(clk), log(std::move(l)), users(clk) {}
+    : settings(c), clock(clk), log(std::move(l)), users(clk),
+      rate_store(make_rate_store(c, clk, log)) {}
 
 namespace {
 
@@ -123,6 +153,12 @@ portcullis::chain build_app(services& s) {
       portcullis::request_timeout_options{.timeout = cfg.request_timeout}));
   b.use(session_auth(s.users));
 
+  // Rate limits (rate_limits.hpp): the whole API per client IP, API keys by
+  // tier, and stricter limits on login and password reset.
+  auto limits = make_rate_limits(s.rate_store, s.log);
+  b.use(limits.api);
+  b.use(limits.tiers);
+
   services* sp = &s;
   auto signed_in = require_session();
 
@@ -147,7 +183,8 @@ portcullis::chain build_app(services& s) {
               co_return ok_json(req, http::status::created, user_json(*u));
             });
 
-    b.route(http::verb::post, v + "/auth/login",
+    b.route(
+        http::verb::post, v + "/auth/login",
             [sp](request& req, context& ctx) -> asio::awaitable<response> {
               response error;
               auto body = body_of(req, ctx, error);
@@ -161,16 +198,19 @@ portcullis::chain build_app(services& s) {
                                   {"expires_in", sp->users.session_ttl().count()}});
               res.set(http::field::cache_control, "no-store");
               co_return res;
-            });
+            },
+        {.middleware = {limits.login}});
 
-    b.route(http::verb::post, v + "/auth/forgot-password",
-            [](request& req, context& ctx) -> asio::awaitable<response> {
-              response error;
-              if (!body_of(req, ctx, error)) co_return error;
-              // The same answer whether or not the account exists.
-              co_return ok_json(req, http::status::accepted,
-                                {{"status", "if the account exists, a reset link has been sent"}});
-            });
+    b.route(
+        http::verb::post, v + "/auth/forgot-password",
+        [](request& req, context& ctx) -> asio::awaitable<response> {
+          response error;
+          if (!body_of(req, ctx, error)) co_return error;
+          // The same answer whether or not the account exists.
+          co_return ok_json(req, http::status::accepted,
+                            {{"status", "if the account exists, a reset link has been sent"}});
+        },
+        {.middleware = {limits.forgot}});
 
     b.route(http::verb::get, v + "/profile",
             [sp](request& req, context& ctx) -> asio::awaitable<response> {
@@ -245,6 +285,7 @@ portcullis::chain build_app(services& s) {
   }
 
   auto app = std::move(b).build();
+  limits.api->audit(app);
   s.metrics.add(app.counters());
   return app;
 }

@@ -9,6 +9,7 @@
 #include <portcullis/chain.hpp>
 #include <portcullis/counters.hpp>
 #include <portcullis/log.hpp>
+#include <portcullis/rate_limit_store.hpp>
 
 #include <memory>
 #include <mutex>
@@ -38,6 +39,8 @@ struct services {
   portcullis::logger log;
   user_store users;
   metrics_registry metrics;
+  /// Where the rate limiters count: in memory, or Redis (stores.rate_limit).
+  std::shared_ptr<portcullis::rate_limit_store> rate_store;
 };
 
 /// Builds the whole application. Throws portcullis::config_error (or

@@ -37,7 +37,7 @@ inline rate_limits make_rate_limits(std::shared_ptr<portcullis::rate_limit_store
   using namespace portcullis;
   using namespace std::chrono_literals;
   auto not_health = [](const request& req, const context& ctx) {
-    return req.method() == http::verb::get && ctx.path == "/health";
+    return req.method() == http::verb::get && (ctx.path == "/health" || ctx.path == "/v1/health");
   };
   rate_limits out;
   out.api = std::make_shared<rate_limit>(rate_limit_options{
