@@ -172,6 +172,47 @@ bool is_raw_text_name(std::string_view name) noexcept {
   return std::find(std::begin(raw), std::end(raw), name) != std::end(raw);
 }
 
+// Characters that gumbo 0.10.1 and browsers read differently when they
+// appear raw in the input: gumbo turns them into U+FFFD, browsers keep
+// them. They are C0 controls other than tab, LF, FF and CR, DEL, C1
+// controls and noncharacters; they carry nothing in text, so the
+// serializer drops them and the output reads the same everywhere. Returns
+// the length of such a character at `i`, or 0.
+std::size_t unstable_char_at(std::string_view t, std::size_t i) noexcept {
+  const auto b = [&](std::size_t k) {
+    return i + k < t.size() ? static_cast<unsigned char>(t[i + k]) : 0u;
+  };
+  const unsigned c = b(0);
+  if (c < 0x20) return (c == '\t' || c == '\n' || c == '\f' || c == '\r') ? 0 : 1;
+  if (c == 0x7F) return 1;
+  if (c == 0xC2 && b(1) >= 0x80 && b(1) <= 0x9F) return 2;                  // U+0080-009F
+  if (c == 0xEF && b(1) == 0xB7 && b(2) >= 0x90 && b(2) <= 0xAF) return 3;  // U+FDD0-FDEF
+  if (c == 0xEF && b(1) == 0xBF && (b(2) == 0xBE || b(2) == 0xBF)) return 3;  // U+FFFE/F
+  if (c >= 0xF0 && c <= 0xF4 && (b(1) & 0x0F) == 0x0F && b(2) == 0xBF &&
+      (b(3) == 0xBE || b(3) == 0xBF))
+    return 4;  // U+nFFFE/F
+  return 0;
+}
+
+// Appends `t` escaped, without the characters unstable_char_at() finds.
+void append_clean_escaped(std::string& out, std::string_view t) {
+  std::size_t i = 0;
+  std::size_t run = 0;
+  while (i < t.size()) {
+    const auto c = static_cast<unsigned char>(t[i]);
+    const bool maybe = c < 0x20 || c == 0x7F || c == 0xC2 || c == 0xEF || c >= 0xF0;
+    const std::size_t drop = maybe ? unstable_char_at(t, i) : 0;
+    if (drop == 0) {
+      ++i;
+      continue;
+    }
+    append_escaped_html(out, t.substr(run, i - run));
+    i += drop;
+    run = i;
+  }
+  append_escaped_html(out, t.substr(run));
+}
+
 // Case-insensitive search for `</name` from `from`.
 std::size_t find_end_tag(std::string_view s, std::size_t from, std::string_view name) {
   for (std::size_t i = s.find("</", from); i != std::string_view::npos; i = s.find("</", i + 1)) {
@@ -512,21 +553,18 @@ class writer {
       raw_text(t);
       return;
     }
-    // U+0000 is dropped by browsers in body text; keep the output stable.
-    if (t.find('\0') == std::string_view::npos) {
-      append_escaped_html(out_, t);
-    } else {
-      std::string copy(t);
-      std::erase(copy, '\0');
-      append_escaped_html(out_, copy);
-    }
+    append_clean_escaped(out_, t);
   }
 
   // Content of an allowed <style>: cannot be escaped, so it is written
   // only when it cannot end the element early.
   void raw_text(std::string_view t) {
     if (find_end_tag(t, 0, "style") != std::string_view::npos) return;
-    out_.append(t);
+    for (std::size_t i = 0; i < t.size();) {
+      const std::size_t drop = unstable_char_at(t, i);
+      if (drop == 0) out_.push_back(t[i++]);
+      else i += drop;
+    }
   }
 
   void element(const GumboNode* n, std::size_t walk_depth) {
@@ -645,14 +683,7 @@ class writer {
       out_.push_back(' ');
       out_.append(name);
       out_.append("=\"");
-      std::string_view v = value;
-      if (v.find('\0') == std::string_view::npos) {
-        append_escaped_html(out_, v);
-      } else {
-        std::string copy(v);
-        std::erase(copy, '\0');
-        append_escaped_html(out_, copy);
-      }
+      append_clean_escaped(out_, value);
       out_.push_back('"');
     }
     if (is_link && has_href) {

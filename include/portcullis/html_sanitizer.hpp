@@ -22,6 +22,8 @@
 //   that the parser would restructure, such as a <p> inside a <p> after an
 //   element between them was removed, is unwrapped). This is what stops
 //   mutation XSS;
+// - no control characters (other than tab, LF, FF) or noncharacters in
+//   text and values: gumbo 0.10.1 reads them differently from browsers;
 // - nesting depth at most `max_depth` (≤ 256, well below the 512 levels at
 //   which browsers start to restructure deep trees).
 //

@@ -10,20 +10,20 @@
 // - a tree that differs from the one the output describes (the output
 //   must not mutate when a browser parses it).
 //
-//     node html_sanitizer.test.js <sanitize_payloads binary> <dompurify_vectors.json>
+//     node html_sanitizer.test.js <sanitize_payloads binary> <dompurify_vectors.json> [corpus …]
 'use strict';
 
 const { execFileSync } = require('child_process');
 const { launch, isolatedPage, requireChromium } = require('./browser.js');
 
 async function main() {
-  const [tool, cases] = process.argv.slice(2);
+  const [tool, cases, ...corpora] = process.argv.slice(2);
   if (!tool || !cases) {
     console.error('usage: html_sanitizer.test.js <sanitize_payloads> <dompurify_vectors.json>');
     process.exit(2);
   }
   requireChromium();
-  const data = JSON.parse(execFileSync(tool, [cases], { maxBuffer: 256 << 20 }).toString());
+  const data = JSON.parse(execFileSync(tool, [cases, ...corpora], { maxBuffer: 256 << 20 }).toString());
   const items = data.items;
   const alerting = items.filter((i) => i.id.startsWith('dompurify-') && i.payload.includes('alert'));
 

@@ -155,6 +155,23 @@ TEST(html_sanitizer, strict_preset_keeps_its_tags_and_unwraps_the_rest) {
   EXPECT_EQ(strict(""), "");
 }
 
+// Found by the fuzzer: gumbo turns a raw U+0004 into U+FFFD where a
+// browser keeps it, so a control character written raw did not survive a
+// second pass. Controls and noncharacters are dropped from the output.
+TEST(html_sanitizer, control_characters_and_noncharacters_are_dropped) {
+  // Written as character references, gumbo keeps them: they are dropped.
+  EXPECT_EQ(strict("a&#x04;b&#x1F;c&#x7F;d&#xFDD0;e&#xFFFF;f\tg\n"), "abcdef\tg\n");
+  EXPECT_EQ(strict("<a href=\"/x&#x04;y\">z</a>"),
+            R"~(<a href="/xy" rel="noopener noreferrer">z</a>)~");
+  // Written raw, gumbo has already made them U+FFFD.
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(strict("a\x01" "b\xEF\xBF\xBE" "c"), "a" + fffd + "b" + fffd + "c");
+  for (const char* input : {"<b>&#x04;&#x1F;</b>", "x\x01\x02&#x03;", "<p>&#xFDD0;\x7F</p>"}) {
+    const std::string out = strict(input);
+    EXPECT_EQ(strict(out), out) << input;
+  }
+}
+
 TEST(html_sanitizer, links_get_noopener_and_lose_bad_urls) {
   EXPECT_EQ(strict(R"~(<a href="https://example.com/?a=1&amp;b=2" rel=opener>x</a>)~"),
             R"~(<a href="https://example.com/?a=1&amp;b=2" rel="noopener noreferrer">x</a>)~");
