@@ -94,7 +94,7 @@ async function runInPage({ items, allowlists, mode }) {
   };
   const URL_ATTRIBUTES = ['href', 'src', 'action', 'formaction', 'xlink:href', 'poster', 'cite',
                           'background', 'longdesc', 'usemap', 'data', 'codebase'];
-  const check = (root, item, where) => {
+  const check = (root, item, where, isDocument) => {
     const schemes = new Set(allowlists[item.allowlist].schemes.map((s) => `${s}:`));
     schemes.add('https:');  // relative URLs resolve against the https base
     const bad = (value) => {
@@ -104,7 +104,8 @@ async function runInPage({ items, allowlists, mode }) {
         return false;  // unparsable: not navigable
       }
     };
-    const all = root.nodeType === Node.DOCUMENT_NODE ? D.querySelectorAll : E.querySelectorAll;
+    // Not root.nodeType: a document's properties can be clobbered too.
+    const all = isDocument ? D.querySelectorAll : E.querySelectorAll;
     for (const el of all.call(root, '*')) {
       if (el.localName === 'script') failures.push(`${item.id}: <script> in DOM (${where})`);
       for (const a of el.attributes) {
@@ -134,32 +135,41 @@ async function runInPage({ items, allowlists, mode }) {
   const create = (tag) => D.createElement.call(document, tag);
   const host = D.getElementById.call(document, 'host');
   const frames = D.getElementById.call(document, 'frames');
-  for (const item of items) {
-    const id = `${item.allowlist}/${item.id}`;
-    if (mode === 'innerHTML') {
-      const div = create('div');
-      N.appendChild.call(host, div);
-      div.innerHTML = item.html;
-      check(div, item, 'innerHTML');
-      const rebuilt = serialize(div);
-      if (rebuilt !== item.html)
-        failures.push(`${id}: chromium built another tree\n  output:  ${item.html}\n  rebuilt: ${rebuilt}`);
-    } else {
-      const frame = create('iframe');
-      N.appendChild.call(frames, frame);
-      const doc = frame.contentDocument;
-      D.open.call(doc);
-      hook(frame.contentWindow, id);
-      D.write.call(doc, item.html);
-      D.close.call(doc);
-      check(doc, item, 'document.write');
+  // Chromium loads at most 1000 subframes per page: work in batches, and
+  // give image and media errors (every request is aborted) time to fire
+  // any handler that survived before a batch is removed.
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const BATCH = 200;
+  for (let start = 0; start < items.length; start += BATCH) {
+    for (const item of items.slice(start, start + BATCH)) {
+      const id = `${item.allowlist}/${item.id}`;
+      if (mode === 'innerHTML') {
+        const div = create('div');
+        N.appendChild.call(host, div);
+        div.innerHTML = item.html;
+        check(div, item, 'innerHTML', false);
+        const rebuilt = serialize(div);
+        if (rebuilt !== item.html)
+          failures.push(`${id}: chromium built another tree\n  output:  ${item.html}\n  rebuilt: ${rebuilt}`);
+      } else {
+        const frame = create('iframe');
+        N.appendChild.call(frames, frame);
+        const doc = frame.contentDocument;
+        if (!doc) {
+          failures.push(`${id}: no document in the iframe (harness)`);
+          continue;
+        }
+        D.open.call(doc);
+        hook(frame.contentWindow, id);
+        D.write.call(doc, item.html);
+        D.close.call(doc);
+        check(doc, item, 'document.write', true);
+      }
     }
+    await sleep(500);
+    E.replaceChildren.call(frames);
+    E.replaceChildren.call(host);
   }
-  // Give image and media errors (every request is aborted) time to fire
-  // any handler that survived.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  E.replaceChildren.call(frames);
-  E.replaceChildren.call(host);
   return failures;
 }
 
