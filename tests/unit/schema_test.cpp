@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace portcullis {
 namespace {
 
@@ -505,6 +507,67 @@ TEST(schema, contradictions_throw_when_built) {
         "lower min() or raise max()"))
         << e.what();
   }
+}
+
+// -- Loading from a JSON description -----------------------------------------
+
+TEST(schema, loads_from_a_json_description) {
+  auto s = schema::from_json(json::parse(R"({
+    "type": "object", "unknown": "strict",
+    "fields": {
+      "email": {"type": "string", "format": "email", "max": 255, "trim": true, "case": "lower"},
+      "password": {"type": "string", "min": 12, "max": 128},
+      "name": {"type": "string", "min": 1, "max": 100, "optional": true},
+      "website": {"type": "union", "optional": true, "options": [
+        {"type": "string", "format": "url", "schemes": ["https"]}, {"type": "literal", "value": ""}]},
+      "role": {"type": "enum", "values": ["user", "admin"], "default": "user"},
+      "tags": {"type": "array", "items": {"type": "string", "pattern": "[a-z]+"}, "max": 3,
+               "unique": true, "optional": true},
+      "age": {"type": "int32", "gt": 0, "lt": 200, "nullable": true, "optional": true},
+      "point": {"type": "tuple", "items": [{"type": "number"}, {"type": "number"}], "optional": true},
+      "meta": {"type": "record", "keys": {"type": "string", "max": 8}, "values": {"type": "any"},
+               "optional": true},
+      "id": {"type": "string", "format": "uuid", "optional": true}
+    }})"));
+  EXPECT_EQ(ok_value(s, {{"email", " A@Example.com"}, {"password", "correct-horse-battery"}}),
+            json({{"email", "a@example.com"}, {"password", "correct-horse-battery"},
+                  {"role", "user"}}));
+  auto r = s.validate(
+      {{"email", "x"}, {"password", "short"}, {"website", "http://a.example"}, {"role", "root"},
+       {"tags", {"a", "a"}}, {"age", 0}, {"extra", 1}, {"meta", {{"too-long-key", 1}}}});
+  std::set<std::string> fields;
+  for (const auto& i : r.issues) fields.insert(i.field);
+  EXPECT_EQ(fields, (std::set<std::string>{"", "age", "email", "meta.too-long-key", "password",
+                                           "role", "tags.1", "website"}))
+      << r.details();
+}
+
+TEST(schema, json_descriptions_that_are_wrong_name_the_place) {
+  auto message = [](const char* text) {
+    try {
+      schema::from_json(json::parse(text));
+    } catch (const config_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(R"({"type":"object","fields":{"a":{"type":"string","min":5,"max":3}}})")
+                .find("schema at fields.a: the minimum length (5)"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"type":"string","mni":3})").find("\"mni\""), std::string::npos);
+  EXPECT_NE(message(R"({"type":"strin"})").find("unknown type"), std::string::npos);
+  EXPECT_NE(message(R"({"fields":{}})").find("has no \"type\""), std::string::npos);
+  EXPECT_NE(message(R"({"type":"array"})").find("needs \"items\""), std::string::npos);
+  EXPECT_NE(message(R"({"type":"string","max":"3"})").find("not a number"), std::string::npos);
+  EXPECT_NE(message(R"({"type":"integer","max":10,"default":11})").find("default"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"type":"object","fields":{},"unknown":"drop"})").find("\"unknown\""),
+            std::string::npos);
+  EXPECT_NE(message(R"({"type":"string","schemes":["https"]})").find("schemes"), std::string::npos);
+  EXPECT_NE(message(R"({"type":"array","items":{"type":"tuple","items":[{"type":"nope"}]}})")
+                .find("schema at items.items.0"),
+            std::string::npos);
+  EXPECT_NE(message(R"({"type":"string","pattern":"(a)\\1"})").find("regex()"), std::string::npos);
 }
 
 TEST(schema, fluent_calls_leave_the_original_alone) {

@@ -1,0 +1,134 @@
+// Validation cost, side by side in one run: parsing alone against parsing
+// and validating the same payloads, validating an already-parsed object,
+// and a query string parsed and validated. The payloads are in
+// bench/validation/payloads.json, shared with the Zod 4 run
+// (bench/validation/node/bench.mjs); bench/validation/run compares both.
+//
+//   ./build/bench/validation_bench --benchmark_repetitions=10 \
+//       --benchmark_report_aggregates_only=true
+#include "portcullis/json_body.hpp"
+#include "portcullis/query_string.hpp"
+#include "portcullis/schema.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <map>
+#include <stdexcept>
+
+namespace {
+
+using portcullis::schema;
+using json = nlohmann::json;
+
+const json& payloads() {
+  static const json p = [] {
+    std::ifstream in(PORTCULLIS_BENCH_PAYLOADS);
+    if (!in) throw std::runtime_error("cannot open " PORTCULLIS_BENCH_PAYLOADS);
+    return json::parse(in);
+  }();
+  return p;
+}
+
+// The same schemas as bench.mjs, written with portcullis.
+const std::map<std::string, schema>& schemas() {
+  static const std::map<std::string, schema> s = {
+      {"user", schema::object({
+                   {"email", schema::string().email().max(255)},
+                   {"password", schema::string().min(12).max(128)},
+                   {"name", schema::string().min(1).max(100).optional()},
+               })},
+      {"five", schema::object({
+                   {"id", schema::integer().min(1)},
+                   {"name", schema::string().min(1).max(100)},
+                   {"email", schema::string().email()},
+                   {"age", schema::integer().min(0).max(150)},
+                   {"active", schema::boolean()},
+               })},
+      {"order", schema::object({
+                    {"customer", schema::string().email()},
+                    {"note", schema::string().max(500).optional()},
+                    {"items", schema::array(schema::object({
+                                                {"sku", schema::string().regex("[A-Z]{3}-[0-9]{1,6}")},
+                                                {"qty", schema::integer().min(1).max(1000)},
+                                                {"price", schema::number().nonnegative()},
+                                            }))
+                                  .min(1)
+                                  .max(100)},
+                })},
+      {"items", schema::object({
+                    {"page", schema::integer().min(1).default_value(1)},
+                    {"limit", schema::integer().min(1).max(100).default_value(20)},
+                    {"sort", schema::enumeration({"asc", "desc"}).optional()},
+                    {"q", schema::string().max(100).optional()},
+                })},
+  };
+  return s;
+}
+
+std::string text_of(const std::string& key) { return payloads().at(key).dump(); }
+
+// nlohmann::json::parse: the parser a service would use without portcullis.
+void nlohmann_parse(benchmark::State& state, std::string key) {
+  std::string text = text_of(key);
+  for (auto _ : state) benchmark::DoNotOptimize(json::parse(text));
+}
+
+// portcullis::parse_json: duplicate keys, depth and size checked.
+void parse(benchmark::State& state, std::string key) {
+  std::string text = text_of(key);
+  for (auto _ : state) benchmark::DoNotOptimize(portcullis::parse_json(text));
+}
+
+void parse_validate(benchmark::State& state, std::string key) {
+  std::string text = text_of(key);
+  const schema& s = schemas().at(key);
+  for (auto _ : state) {
+    auto parsed = portcullis::parse_json(text);
+    auto r = s.validate(std::move(parsed.value));
+    if (!r.ok()) state.SkipWithError("payload does not validate");
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+// Validation alone, of an already-parsed value. In place: a valid value
+// with nothing to strip or transform is left as it is, so every iteration
+// does the same work.
+void validate(benchmark::State& state, std::string key) {
+  json value = payloads().at(key);
+  const schema& s = schemas().at(key);
+  for (auto _ : state) {
+    auto issues = s.validate_in_place(value);
+    if (!issues.empty()) state.SkipWithError("payload does not validate");
+    benchmark::DoNotOptimize(issues);
+  }
+}
+
+void query_parse_validate(benchmark::State& state) {
+  std::string text = payloads().at("query");
+  const schema& s = schemas().at("items");
+  for (auto _ : state) {
+    auto parsed = portcullis::parse_query(text);
+    auto r = s.validate_query(parsed.params);
+    if (!r.ok()) state.SkipWithError("query does not validate");
+    benchmark::DoNotOptimize(r);
+  }
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(nlohmann_parse, user, "user");
+BENCHMARK_CAPTURE(parse, user, "user");
+BENCHMARK_CAPTURE(parse_validate, user, "user");
+BENCHMARK_CAPTURE(validate, user, "user");
+BENCHMARK_CAPTURE(nlohmann_parse, five, "five");
+BENCHMARK_CAPTURE(parse, five, "five");
+BENCHMARK_CAPTURE(parse_validate, five, "five");
+BENCHMARK_CAPTURE(validate, five, "five");
+BENCHMARK_CAPTURE(nlohmann_parse, order, "order");
+BENCHMARK_CAPTURE(parse, order, "order");
+BENCHMARK_CAPTURE(parse_validate, order, "order");
+BENCHMARK_CAPTURE(validate, order, "order");
+BENCHMARK(query_parse_validate)->Name("query_parse_validate/items");
+
+BENCHMARK_MAIN();
