@@ -11,6 +11,7 @@ find_dependency(OpenSSL)
 find_dependency(RE2)
 find_dependency(Gumbo)
 find_dependency(Utf8proc)
+find_dependency(ZLIB)  # content_encoding decompresses request bodies
 if(PORTCULLIS_WITH_REDIS OR portcullis_redis_wanted)
   find_dependency(Hiredis)
 endif()

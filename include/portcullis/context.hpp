@@ -128,6 +128,9 @@ class context {
   /// The rate limiters' decisions so far (set by `rate_limit`), in order.
   std::array<rate_limit_note, max_rate_limits> rate_limits{};
   std::uint8_t rate_limit_count = 0;
+  /// The API version the request selected (set by `versioning`; it views
+  /// the middleware's own copy of the name), or empty.
+  std::string_view api_version;
 
   /// The clock of this request's chain.
   const clock& time() const noexcept { return *clock_; }
