@@ -2,6 +2,7 @@
 
 #include "rate_limits.hpp"
 
+#include <portcullis/cors.hpp>
 #include <portcullis/error_handler.hpp>
 #include <portcullis/ip_network.hpp>
 #include <portcullis/memory_rate_limit_store.hpp>
@@ -146,7 +147,21 @@ portcullis::chain build_app(services& s) {
   b.log(s.log);
   b.time(s.clock);
 
-  // Outermost: nothing that goes wrong below reaches the client as text.
+  // CORS in front of everything, so that whatever answers below — a 500
+  // from the error handler, a 401, a 413, a 429 — still carries the grant
+  // for an allowed origin and the page can read it (docs/cors.md). Sessions
+  // are bearer tokens, not cookies: no credentials mode.
+  portcullis::cors_options cors;
+  cors.production.origins = cfg.allowed_origins;  // one list for every environment
+  cors.allowed_headers = {"Content-Type", "Authorization", "X-API-Key"};
+  // The page may read the rate-limit headers (every format the limiter writes).
+  cors.exposed_headers = {"RateLimit", "RateLimit-Policy", "RateLimit-Limit",
+                          "RateLimit-Remaining", "RateLimit-Reset", "X-RateLimit-Limit",
+                          "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"};
+  cors.log = s.log;
+  b.use(std::make_shared<portcullis::cors>(std::move(cors)));
+
+  // Next: nothing that goes wrong below reaches the client as text.
   b.use(std::make_shared<portcullis::error_handler>(
       portcullis::error_handler_options{.development = cfg.development, .log = s.log}));
   b.use(std::make_shared<portcullis::request_timeout>(
