@@ -3,12 +3,20 @@
 #include "rate_limits.hpp"
 
 #include <portcullis/cors.hpp>
+#include <portcullis/api_key_auth.hpp>
+#include <portcullis/api_key_routes.hpp>
 #include <portcullis/error_handler.hpp>
+#include <portcullis/html_sanitizer.hpp>
+#include <portcullis/validate.hpp>
 #include <portcullis/ip_network.hpp>
 #include <portcullis/memory_rate_limit_store.hpp>
+#include <portcullis/security_headers.hpp>
 #include <portcullis/timeout.hpp>
 #ifdef SECURE_API_WITH_REDIS
 #include <portcullis/redis/rate_limit_store.hpp>
+#endif
+#ifdef SECURE_API_WITH_POSTGRES
+#include <portcullis/postgres/api_key_store.hpp>
 #endif
 
 #include <openssl/sha.h>
@@ -61,11 +69,29 @@ std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
                                                                clk);
 }
 
+std::shared_ptr<portcullis::api_key_store> make_key_store(const config& c,
+                                                         const portcullis::logger& log) {
+  if (c.api_key_store == "postgres") {
+#ifdef SECURE_API_WITH_POSTGRES
+    portcullis::postgres_api_key_store_options o;
+    o.url = c.postgres_url;
+    o.log = log;
+    return std::make_shared<portcullis::postgres_api_key_store>(std::move(o));
+#else
+    (void)log;
+    throw std::runtime_error("stores.api_keys is \"postgres\" but this build has no PostgreSQL "
+                             "store (configure with -DPORTCULLIS_WITH_POSTGRES=ON)");
+#endif
+  }
+  return std::make_shared<portcullis::memory_api_key_store>();
+}
+
 }  // namespace
 
 services::services(const config& c, const portcullis::clock& clk, portcullis::logger l)
     : settings(c), clock(clk), log(std::move(l)), users(clk),
-      rate_store(make_rate_store(c, clk, log)) {}
+      rate_store(make_rate_store(c, clk, log)),
+      key_store(make_key_store(c, log)) {}
 
 namespace {
 
@@ -161,12 +187,29 @@ portcullis::chain build_app(services& s) {
   cors.log = s.log;
   b.use(std::make_shared<portcullis::cors>(std::move(cors)));
 
+  // The API preset of the security headers (docs/security_headers.md):
+  // default-src 'none', frame-ancestors 'none', DENY, nosniff, no-store,
+  // HSTS on HTTPS responses; Server and X-Powered-By removed.
+  b.use(std::make_shared<portcullis::security_headers>(
+      portcullis::security_headers_options::api()));
+
   // Next: nothing that goes wrong below reaches the client as text.
   b.use(std::make_shared<portcullis::error_handler>(
       portcullis::error_handler_options{.development = cfg.development, .log = s.log}));
   b.use(std::make_shared<portcullis::request_timeout>(
       portcullis::request_timeout_options{.timeout = cfg.request_timeout}));
   b.use(session_auth(s.users));
+
+  // API keys (docs/api-keys.md): optional on every route, so that a request
+  // with a key acts as the key's owner, and one without stays anonymous or
+  // uses its session. A bad key is always a 401.
+  auto keys = std::make_shared<portcullis::api_key_auth>(portcullis::api_key_auth_options{
+      .store = s.key_store,
+      .optional = true,
+      .log = s.log,
+      .time = &s.clock,
+  });
+  b.use(keys);
 
   // Rate limits (rate_limits.hpp): the whole API per client IP, API keys by
   // tier, and stricter limits on login and password reset.
@@ -176,6 +219,37 @@ portcullis::chain build_app(services& s) {
 
   services* sp = &s;
   auto signed_in = require_session();
+
+  // Every body and query the API reads is validated first (docs/validation.md).
+  using portcullis::schema;
+  auto new_user = std::make_shared<portcullis::validate>(portcullis::validate_options{
+      .name = "create_user",
+      .body = schema::object({{"email", schema::string().email().max(254)},
+                              {"password", schema::string().min(12).max(128)},
+                              {"name", schema::string().max(100).optional()}}),
+  });
+  auto profile_patch = std::make_shared<portcullis::validate>(portcullis::validate_options{
+      .name = "update_profile",
+      .body = schema::object(
+          {{"name", schema::string().max(100).optional()},
+           {"bio", schema::string().max(500).optional()},
+           {"website",
+            schema::union_of({schema::string().url(), schema::literal("")}).optional()}}),
+  });
+  auto items_query = std::make_shared<portcullis::validate>(portcullis::validate_options{
+      .name = "list_items",
+      .query = schema::object({{"page", schema::integer().min(1).default_value(1)},
+                               {"limit", schema::integer().min(1).max(100).default_value(20)}}),
+  });
+  auto credentials = std::make_shared<portcullis::validate>(portcullis::validate_options{
+      .name = "credentials",
+      .body = schema::object({{"email", schema::string().max(254)},
+                              {"password", schema::string().max(128)}}),
+  });
+  auto email_only = std::make_shared<portcullis::validate>(portcullis::validate_options{
+      .name = "forgot_password",
+      .body = schema::object({{"email", schema::string().email().max(254)}}),
+  });
 
   // The same API at the root and under /v1.
   for (std::string v : {"", "/v1"}) {
@@ -196,7 +270,8 @@ portcullis::chain build_app(services& s) {
               auto u = co_await sp->users.create(email, password, field(*body, "name"));
               if (!u) co_return ctx.error(req, http::status::conflict, "that e-mail is taken");
               co_return ok_json(req, http::status::created, user_json(*u));
-            });
+            },
+            {.middleware = {new_user}});
 
     b.route(
         http::verb::post, v + "/auth/login",
@@ -214,7 +289,7 @@ portcullis::chain build_app(services& s) {
               res.set(http::field::cache_control, "no-store");
               co_return res;
             },
-        {.middleware = {limits.login}});
+        {.middleware = {limits.login, credentials}});
 
     b.route(
         http::verb::post, v + "/auth/forgot-password",
@@ -225,7 +300,7 @@ portcullis::chain build_app(services& s) {
           co_return ok_json(req, http::status::accepted,
                             {{"status", "if the account exists, a reset link has been sent"}});
         },
-        {.middleware = {limits.forgot}});
+        {.middleware = {limits.forgot, email_only}});
 
     b.route(http::verb::get, v + "/profile",
             [sp](request& req, context& ctx) -> asio::awaitable<response> {
@@ -245,14 +320,23 @@ portcullis::chain build_app(services& s) {
               auto u = sp->users.find(ctx.who.subject);
               if (!u) co_return ctx.error(req, http::status::not_found, "not found");
               if (body->contains("name")) u->name = field(*body, "name");
-              if (body->contains("bio")) u->bio = field(*body, "bio");
+              if (body->contains("bio")) {
+                // Rich text: only what the strict allowlist keeps is stored.
+                static const portcullis::html_sanitizer bio{
+                    portcullis::html_sanitizer_options::strict()};
+                auto clean = bio.sanitize(field(*body, "bio"));
+                if (!clean)
+                  co_return ctx.error(req, http::status::bad_request,
+                                      std::string("bio: ") + std::string(clean.refusal_message()));
+                u->bio = std::move(clean.html);
+              }
               if (body->contains("website")) u->website = field(*body, "website");
               sp->users.update(*u);
               auto res = ok_json(req, http::status::ok, user_json(*u));
               res.set(http::field::cache_control, "no-store");
               co_return res;
             },
-            {.middleware = {signed_in}});
+            {.middleware = {signed_in, profile_patch}});
 
     b.route(http::verb::get, v + "/items",
             [](request& req, context& ctx) -> asio::awaitable<response> {
@@ -277,7 +361,8 @@ portcullis::chain build_app(services& s) {
               co_return ok_json(req, http::status::ok,
                                 {{"page", page}, {"limit", limit}, {"total", total},
                                  {"items", std::move(items)}});
-            });
+            },
+            {.middleware = {items_query}});
 
     b.route(http::verb::post, v + "/upload",
             [](request& req, context&) -> asio::awaitable<response> {
@@ -298,6 +383,17 @@ portcullis::chain build_app(services& s) {
             {.middleware = {only_from({portcullis::ip_network::parse("127.0.0.0/8"),
                                        portcullis::ip_network::parse("::1")})}});
   }
+
+  // POST/GET /api-keys and DELETE /api-keys/{id}, for signed-in users.
+  for (std::string v : {"", "/v1"})
+    portcullis::add_api_key_routes(b, {.store = s.key_store,
+                                       .auth = keys,
+                                       .path = v + "/api-keys",
+                                       .grantable_scopes = {"items:read", "profile:read"},
+                                       .tier_of = [sp](const context& ctx) {
+                                         auto u = sp->users.find(ctx.who.subject);
+                                         return u ? u->tier : std::string("free");
+                                       }});
 
   auto app = std::move(b).build();
   limits.api->audit(app);

@@ -9,6 +9,7 @@
 #include <portcullis/chain.hpp>
 #include <portcullis/counters.hpp>
 #include <portcullis/log.hpp>
+#include <portcullis/api_key_store.hpp>
 #include <portcullis/rate_limit_store.hpp>
 
 #include <memory>
@@ -41,6 +42,8 @@ struct services {
   metrics_registry metrics;
   /// Where the rate limiters count: in memory, or Redis (stores.rate_limit).
   std::shared_ptr<portcullis::rate_limit_store> rate_store;
+  /// Where API keys are kept: in memory, or PostgreSQL (stores.api_keys).
+  std::shared_ptr<portcullis::api_key_store> key_store;
 };
 
 /// Builds the whole application. Throws portcullis::config_error (or

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <set>
+
 namespace portcullis {
 namespace {
 
@@ -29,6 +31,12 @@ TEST_F(secure_api, health_answers_json) {
     EXPECT_EQ(res.result(), bh::status::ok);
     EXPECT_EQ(res[bh::field::content_type], "application/json");
     EXPECT_EQ(json::parse(res.body())["status"], "ok");
+    // The API preset of the security headers.
+    EXPECT_EQ(res["X-Content-Type-Options"], "nosniff");
+    EXPECT_EQ(res["X-Frame-Options"], "DENY");
+    EXPECT_NE(res["Content-Security-Policy"].find("default-src 'none'"), std::string::npos);
+    EXPECT_EQ(res.count("Strict-Transport-Security"), 0u) << "never over plain HTTP";
+    EXPECT_EQ(res.count(bh::field::server), 0u);
   }
 }
 
@@ -78,6 +86,88 @@ TEST_F(secure_api, signup_login_profile_flow) {
   ASSERT_EQ(me.result(), bh::status::ok);
   EXPECT_EQ(json::parse(me.body())["name"], "Ada");
   EXPECT_EQ(me[bh::field::cache_control], "no-store");
+
+  // The bio is rich text: stored only as the strict allowlist leaves it.
+  auto patch = server_->request(
+      bh::verb::patch, "/profile",
+      json{{"bio", R"x(<b>hi</b><img src=x onerror=alert(1)><a href="javascript:alert(1)">x</a>)x"},
+           {"website", ""}}
+          .dump(),
+      {{"Authorization", "Bearer " + token}});
+  ASSERT_EQ(patch.result(), bh::status::ok) << patch.body();
+  auto again_me = server_->request(bh::verb::get, "/profile", "",
+                                   {{"Authorization", "Bearer " + token}});
+  std::string bio = json::parse(again_me.body())["bio"];
+  EXPECT_NE(bio.find("<b>hi</b>"), std::string::npos) << bio;
+  EXPECT_EQ(bio.find("onerror"), std::string::npos) << bio;
+  EXPECT_EQ(bio.find("javascript:"), std::string::npos) << bio;
+  EXPECT_EQ(bio.find("<img"), std::string::npos) << bio;
+
+  // Validation runs after the session check: anonymous gets 401, not 400.
+  auto bad_site = server_->request(bh::verb::patch, "/profile", json{{"website", "ftp://x"}}.dump(),
+                                   {{"Authorization", "Bearer " + token}});
+  EXPECT_EQ(bad_site.result(), bh::status::bad_request);
+  EXPECT_EQ(server_->request(bh::verb::patch, "/profile", json{{"website", "ftp://x"}}.dump())
+                .result(),
+            bh::status::unauthorized);
+}
+
+TEST_F(secure_api, api_key_lifecycle_over_http) {
+  const std::string email = "keys-" + std::to_string(::getpid()) + "@example.com";
+  ASSERT_EQ(server_->request(bh::verb::post, "/users",
+                             json{{"email", email}, {"password", "a long enough password"}}.dump())
+                .result(),
+            bh::status::created);
+  auto login = server_->request(bh::verb::post, "/auth/login",
+                                json{{"email", email}, {"password", "a long enough password"}}.dump());
+  std::string session = "Bearer " + json::parse(login.body())["token"].get<std::string>();
+
+  auto created = server_->request(bh::verb::post, "/api-keys",
+                                  json{{"name", "ci"}, {"scopes", {"items:read"}}}.dump(),
+                                  {{"Authorization", session}});
+  ASSERT_EQ(created.result(), bh::status::created) << created.body();
+  auto record = json::parse(created.body());
+  std::string key = record["key"], id = record["id"];
+
+  // The key works on its own, and a forged or mistyped one does not.
+  EXPECT_EQ(server_->request(bh::verb::get, "/items", "", {{"X-API-Key", key}}).result(),
+            bh::status::ok);
+  std::string typo = key;
+  typo.back() = typo.back() == 'a' ? 'b' : 'a';
+  EXPECT_EQ(server_->request(bh::verb::get, "/items", "", {{"X-API-Key", typo}}).result(),
+            bh::status::unauthorized);
+
+  auto listed = server_->request(bh::verb::get, "/api-keys", "", {{"Authorization", session}});
+  ASSERT_EQ(listed.result(), bh::status::ok);
+  EXPECT_EQ(listed.body().find(key), std::string::npos) << "the key is shown once, at creation";
+
+  // Only the owner revokes, and then the key is refused at once.
+  EXPECT_EQ(server_->request(bh::verb::delete_, "/api-keys/" + id, "", {{"X-API-Key", key}})
+                .result(),
+            bh::status::unauthorized);
+  EXPECT_EQ(server_->request(bh::verb::delete_, "/api-keys/" + id, "", {{"Authorization", session}})
+                .result(),
+            bh::status::no_content);
+  EXPECT_EQ(server_->request(bh::verb::get, "/items", "", {{"X-API-Key", key}}).result(),
+            bh::status::unauthorized);
+}
+
+TEST_F(secure_api, bodies_are_validated_with_field_paths) {
+  auto res = server_->request(bh::verb::post, "/users",
+                              json{{"email", "not-an-email"}, {"password", "short"}}.dump());
+  ASSERT_EQ(res.result(), bh::status::bad_request);
+  auto body = json::parse(res.body());
+  EXPECT_EQ(body["error"], "Validation failed");
+  std::set<std::string> fields;
+  for (const auto& d : body["details"]) fields.insert(d["field"].get<std::string>());
+  EXPECT_TRUE(fields.count("email"));
+  EXPECT_TRUE(fields.count("password"));
+
+  auto wrong_type = server_->request(bh::verb::post, "/users", "email=a@b.c",
+                                     {{"Content-Type", "text/plain"}});
+  EXPECT_EQ(wrong_type.result(), bh::status::unsupported_media_type);
+  auto broken = server_->request(bh::verb::post, "/users", R"({"email": )");
+  EXPECT_EQ(broken.result(), bh::status::bad_request);
 }
 
 TEST_F(secure_api, items_paginate) {
