@@ -3,6 +3,7 @@
 #include "portcullis/detail/redis_hash.hpp"
 #include "portcullis/errc.hpp"
 
+#include <utility>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
@@ -196,9 +197,14 @@ void client::on_result(std::shared_ptr<op> o, std::error_code ec, reply r) {
 }
 
 void client::refresh_slots() {
-  // One refresh at a time, and not more than ten a second.
+  // One refresh at a time. A request that arrives while one is in flight
+  // is remembered and served when it completes, so that a MOVED seen during
+  // a refresh (which may predate the move) still leads to a fresh map.
   const auto now = options_.time->now();
-  if (refreshing_ || (slots_known_ && now - last_refresh_ < std::chrono::milliseconds(100))) return;
+  if (refreshing_) {
+    refresh_wanted_ = true;
+    return;
+  }
   connection* c = nullptr;
   node* from = nullptr;
   for (node* s : seeds_)
@@ -218,8 +224,8 @@ void client::refresh_slots() {
   static constexpr std::string_view cmd[] = {"CLUSTER", "SLOTS"};
   c->send(cmd, now + options_.connect_timeout, [this, from](std::error_code ec, reply r) {
     refreshing_ = false;
-    if (ec || r.type != reply::kind::array) return;
-    apply_slots(r, from->server);
+    if (!ec && r.type == reply::kind::array) apply_slots(r, from->server);
+    if (std::exchange(refresh_wanted_, false)) refresh_slots();
   });
 }
 

@@ -78,6 +78,7 @@ class client {
   std::array<node*, 16384> slots_{};
   bool slots_known_ = false;
   bool refreshing_ = false;
+  bool refresh_wanted_ = false;  // asked for while one was in flight
   clock::time_point last_refresh_{};
   std::atomic<bool> ready_{false};
 
