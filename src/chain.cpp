@@ -37,8 +37,8 @@ struct chain_state {
   error_format errors = error_format::json;
   logger log{nullptr, log_level::off};
   const clock* clk = &system_clock();
-  counter_set counters{"chain", "chain", {"not_found", "method_not_allowed",
-                                           "untrusted_forwarding"}};
+  counter_set counters{
+      "chain", "chain", {"not_found", "method_not_allowed", "untrusted_forwarding"}};
   mutable log_throttle forwarding_warning{std::chrono::minutes(10)};
 };
 
@@ -155,7 +155,9 @@ void make_request_id(std::string& out) {
   for (int i = 12; i < 15; ++i) out[i] = alphabet[(b >> (5 * (i - 12))) & 31];
 }
 
-asio::awaitable<response> ready(response res) { co_return res; }
+asio::awaitable<response> ready(response res) {
+  co_return res;
+}
 
 bool valid_pattern(std::string_view p) {
   if (p.empty() || p.front() != '/') return false;
@@ -165,7 +167,7 @@ bool valid_pattern(std::string_view p) {
     rest.remove_prefix(1);  // the '/'
     auto seg = rest.substr(0, rest.find('/'));
     rest.remove_prefix(seg.size());
-    if (seg == "*") return rest.empty();  // only as the last segment
+    if (seg == "*") return rest.empty();                    // only as the last segment
     if (seg.empty()) return rest.empty() && p.size() == 1;  // only "/" itself
     bool braced = seg.front() == '{';
     if (braced && (seg.size() < 3 || seg.back() != '}')) return false;
@@ -242,8 +244,7 @@ std::shared_ptr<const middleware> make_middleware(
   class lambda_middleware final : public middleware {
    public:
     explicit lambda_middleware(decltype(fn) f) : f_(std::move(f)) {}
-    asio::awaitable<response> handle(request& req, context& ctx,
-                                     next_handler next) const override {
+    asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override {
       return f_(req, ctx, next);
     }
 
@@ -278,7 +279,8 @@ chain::builder& chain::builder::use(std::string_view prefix, std::shared_ptr<con
 
 chain::builder& chain::builder::route(http::verb method, std::string_view pattern, handler h,
                                       route_options options) {
-  if (!h) throw config_error("chain::route: the handler for '" + std::string(pattern) + "' is empty");
+  if (!h)
+    throw config_error("chain::route: the handler for '" + std::string(pattern) + "' is empty");
   if (method == http::verb::unknown)
     throw config_error("chain::route: '" + std::string(pattern) + "' has an unknown method");
   if (!valid_pattern(pattern))
@@ -290,7 +292,8 @@ chain::builder& chain::builder::route(http::verb method, std::string_view patter
       throw config_error("chain::route: " + std::string(http::to_string(method)) + " " +
                          std::string(pattern) + " is added twice");
   for (const auto& mw : options.middleware)
-    if (!mw) throw config_error("chain::route: a middleware of '" + std::string(pattern) + "' is null");
+    if (!mw)
+      throw config_error("chain::route: a middleware of '" + std::string(pattern) + "' is null");
 
   auto r = std::make_unique<route_entry>();
   r->method = method;
@@ -353,8 +356,9 @@ void chain::prepare(const request& req, context& ctx) const {
     if (s.log.enabled(log_level::warning) && s.forwarding_warning.allow(*s.clk, held))
       s.log.log(log_level::warning, "chain.untrusted_forwarding_header",
                 {{"peer", ctx.peer_address.to_string()},
-                 {"hint", "a forwarding header came from a peer that is not a trusted proxy and "
-                          "was ignored; add your proxies to forwarding_options.trusted_proxies"},
+                 {"hint",
+                  "a forwarding header came from a peer that is not a trusted proxy and "
+                  "was ignored; add your proxies to forwarding_options.trusted_proxies"},
                  {"suppressed", held}});
   }
 }
@@ -386,9 +390,13 @@ std::vector<const counter_set*> chain::counters() const {
   return out;
 }
 
-const logger& chain::log() const noexcept { return state_->log; }
+const logger& chain::log() const noexcept {
+  return state_->log;
+}
 
-const client_resolver& chain::resolver() const noexcept { return state_->resolver; }
+const client_resolver& chain::resolver() const noexcept {
+  return state_->resolver;
+}
 
 bool identity::has_scope(std::string_view scope) const noexcept {
   return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();

@@ -7,7 +7,9 @@
 namespace portcullis {
 namespace {
 
-constexpr bool is_space(char c) { return c == ' ' || c == '\t'; }
+constexpr bool is_space(char c) {
+  return c == ' ' || c == '\t';
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
@@ -54,9 +56,7 @@ class right_elements {
 
   std::size_t size() const noexcept { return count_; }
   /// The i-th kept element from the left.
-  std::string_view operator[](std::size_t i) const noexcept {
-    return items_[(first_ + i) % keep_];
-  }
+  std::string_view operator[](std::size_t i) const noexcept { return items_[(first_ + i) % keep_]; }
 
  private:
   void push(std::string_view e) {
@@ -160,9 +160,8 @@ client_info client_resolver::resolve(const ip_address& raw_peer,
   client_info info;
   info.address = unmap(raw_peer);
   // Beast has no field enum for the X-Forwarded-* headers: look up by name.
-  auto lines = header_ == forwarding_header::forwarded
-                   ? headers.equal_range(http::field::forwarded)
-                   : headers.equal_range("X-Forwarded-For");
+  auto lines = header_ == forwarding_header::forwarded ? headers.equal_range(http::field::forwarded)
+                                                       : headers.equal_range("X-Forwarded-For");
   if (lines.first == lines.second) return info;
   if (!is_trusted(info.address)) {
     info.untrusted_forwarding = true;

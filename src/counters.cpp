@@ -48,8 +48,8 @@ counter_set::counter_set(std::string_view subsystem, std::string_view instance,
 std::uint64_t counter_set::value(std::string_view name) const {
   for (std::size_t i = 0; i < names_.size(); ++i)
     if (names_[i] == name) return value(i);
-  throw std::out_of_range("counter_set '" + subsystem_ + "' has no counter '" +
-                          std::string(name) + "'");
+  throw std::out_of_range("counter_set '" + subsystem_ + "' has no counter '" + std::string(name) +
+                          "'");
 }
 
 void write_prometheus(std::string& out, std::span<const counter_set* const> sets) {

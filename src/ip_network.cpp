@@ -10,8 +10,7 @@ namespace portcullis {
 namespace ip = boost::asio::ip;
 
 ip_address unmap(const ip_address& a) noexcept {
-  if (a.is_v6() && a.to_v6().is_v4_mapped())
-    return ip::make_address_v4(ip::v4_mapped, a.to_v6());
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return ip::make_address_v4(ip::v4_mapped, a.to_v6());
   return a;
 }
 

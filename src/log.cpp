@@ -19,11 +19,21 @@ void append_json_string(std::string& out, std::string_view s) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
         default:
           if (c < 0x20 || c == 0x7f) {
             out += "\\u00";
@@ -87,11 +97,16 @@ void append_field(std::string& out, const log_field& f) {
 
 std::string_view to_string(log_level level) noexcept {
   switch (level) {
-    case log_level::debug: return "debug";
-    case log_level::info: return "info";
-    case log_level::warning: return "warning";
-    case log_level::error: return "error";
-    case log_level::off: return "off";
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warning:
+      return "warning";
+    case log_level::error:
+      return "error";
+    case log_level::off:
+      return "off";
   }
   return "unknown";
 }
@@ -145,8 +160,7 @@ void logger::log(log_level level, std::string_view event,
   log(level, event, std::span<const log_field>(fields.begin(), fields.size()));
 }
 
-void logger::log(log_level level, std::string_view event,
-                 std::span<const log_field> fields) const {
+void logger::log(log_level level, std::string_view event, std::span<const log_field> fields) const {
   if (!enabled(level)) return;
   sink_->write(level, event, fields);
 }
@@ -177,8 +191,8 @@ std::string fingerprint(std::string_view secret) {
 }
 
 bool is_sensitive_header(std::string_view name) noexcept {
-  static constexpr std::string_view sensitive[] = {
-      "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"};
+  static constexpr std::string_view sensitive[] = {"authorization", "proxy-authorization", "cookie",
+                                                   "set-cookie", "x-api-key"};
   for (auto s : sensitive) {
     if (s.size() != name.size()) continue;
     bool same = true;

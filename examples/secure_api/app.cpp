@@ -2,16 +2,16 @@
 
 #include "rate_limits.hpp"
 
-#include <portcullis/cors.hpp>
 #include <portcullis/api_key_auth.hpp>
 #include <portcullis/api_key_routes.hpp>
+#include <portcullis/cors.hpp>
 #include <portcullis/error_handler.hpp>
 #include <portcullis/html_sanitizer.hpp>
-#include <portcullis/validate.hpp>
 #include <portcullis/ip_network.hpp>
 #include <portcullis/memory_rate_limit_store.hpp>
 #include <portcullis/security_headers.hpp>
 #include <portcullis/timeout.hpp>
+#include <portcullis/validate.hpp>
 #ifdef SECURE_API_WITH_REDIS
 #include <portcullis/redis/rate_limit_store.hpp>
 #endif
@@ -51,8 +51,8 @@ std::string metrics_registry::render() const {
 namespace {
 
 std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
-                                                             const portcullis::clock& clk,
-                                                             const portcullis::logger& log) {
+                                                              const portcullis::clock& clk,
+                                                              const portcullis::logger& log) {
   if (c.rate_limit_store == "redis") {
 #ifdef SECURE_API_WITH_REDIS
     portcullis::redis_store_options o;
@@ -61,8 +61,9 @@ std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
     return std::make_shared<portcullis::redis_rate_limit_store>(std::move(o));
 #else
     (void)log;
-    throw std::runtime_error("stores.rate_limit is \"redis\" but this build has no Redis store "
-                             "(configure with -DPORTCULLIS_WITH_REDIS=ON)");
+    throw std::runtime_error(
+        "stores.rate_limit is \"redis\" but this build has no Redis store "
+        "(configure with -DPORTCULLIS_WITH_REDIS=ON)");
 #endif
   }
   return std::make_shared<portcullis::memory_rate_limit_store>(portcullis::memory_store_options{},
@@ -70,7 +71,7 @@ std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
 }
 
 std::shared_ptr<portcullis::api_key_store> make_key_store(const config& c,
-                                                         const portcullis::logger& log) {
+                                                          const portcullis::logger& log) {
   if (c.api_key_store == "postgres") {
 #ifdef SECURE_API_WITH_POSTGRES
     portcullis::postgres_api_key_store_options o;
@@ -79,8 +80,9 @@ std::shared_ptr<portcullis::api_key_store> make_key_store(const config& c,
     return std::make_shared<portcullis::postgres_api_key_store>(std::move(o));
 #else
     (void)log;
-    throw std::runtime_error("stores.api_keys is \"postgres\" but this build has no PostgreSQL "
-                             "store (configure with -DPORTCULLIS_WITH_POSTGRES=ON)");
+    throw std::runtime_error(
+        "stores.api_keys is \"postgres\" but this build has no PostgreSQL "
+        "store (configure with -DPORTCULLIS_WITH_POSTGRES=ON)");
 #endif
   }
   return std::make_shared<portcullis::memory_api_key_store>();
@@ -89,15 +91,18 @@ std::shared_ptr<portcullis::api_key_store> make_key_store(const config& c,
 }  // namespace
 
 services::services(const config& c, const portcullis::clock& clk, portcullis::logger l)
-    : settings(c), clock(clk), log(std::move(l)), users(clk),
+    : settings(c),
+      clock(clk),
+      log(std::move(l)),
+      users(clk),
       rate_store(make_rate_store(c, clk, log)),
       key_store(make_key_store(c, log)) {}
 
 namespace {
 
 response ok_json(const request& req, http::status status, const json& body) {
-  return portcullis::json_response(req, status, body.dump(-1, ' ', false,
-                                                          json::error_handler_t::replace));
+  return portcullis::json_response(req, status,
+                                   body.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 // The request's JSON body: the validated one when a schema ran, otherwise
@@ -118,7 +123,7 @@ std::string field(const json& body, const char* name) {
 }
 
 json user_json(const user& u) {
-  return {{"id", u.id}, {"email", u.email}, {"name", u.name},
+  return {{"id", u.id},   {"email", u.email},     {"name", u.name},
           {"bio", u.bio}, {"website", u.website}, {"tier", u.tier}};
 }
 
@@ -153,7 +158,8 @@ std::string sha256_hex(std::string_view data) {
 }
 
 // Answers 403 unless the client address lies in one of `networks`.
-std::shared_ptr<const portcullis::middleware> only_from(std::vector<portcullis::ip_network> networks) {
+std::shared_ptr<const portcullis::middleware> only_from(
+    std::vector<portcullis::ip_network> networks) {
   return portcullis::make_middleware(
       [networks = std::move(networks)](request& req, context& ctx,
                                        portcullis::next_handler next) -> asio::awaitable<response> {
@@ -181,17 +187,18 @@ portcullis::chain build_app(services& s) {
   cors.production.origins = cfg.allowed_origins;  // one list for every environment
   cors.allowed_headers = {"Content-Type", "Authorization", "X-API-Key"};
   // The page may read the rate-limit headers (every format the limiter writes).
-  cors.exposed_headers = {"RateLimit", "RateLimit-Policy", "RateLimit-Limit",
-                          "RateLimit-Remaining", "RateLimit-Reset", "X-RateLimit-Limit",
-                          "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"};
+  cors.exposed_headers = {
+      "RateLimit",       "RateLimit-Policy",  "RateLimit-Limit",       "RateLimit-Remaining",
+      "RateLimit-Reset", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+      "Retry-After"};
   cors.log = s.log;
   b.use(std::make_shared<portcullis::cors>(std::move(cors)));
 
   // The API preset of the security headers (docs/security_headers.md):
   // default-src 'none', frame-ancestors 'none', DENY, nosniff, no-store,
   // HSTS on HTTPS responses; Server and X-Powered-By removed.
-  b.use(std::make_shared<portcullis::security_headers>(
-      portcullis::security_headers_options::api()));
+  b.use(
+      std::make_shared<portcullis::security_headers>(portcullis::security_headers_options::api()));
 
   // Next: nothing that goes wrong below reaches the client as text.
   b.use(std::make_shared<portcullis::error_handler>(
@@ -243,8 +250,8 @@ portcullis::chain build_app(services& s) {
   });
   auto credentials = std::make_shared<portcullis::validate>(portcullis::validate_options{
       .name = "credentials",
-      .body = schema::object({{"email", schema::string().max(254)},
-                              {"password", schema::string().max(128)}}),
+      .body = schema::object(
+          {{"email", schema::string().max(254)}, {"password", schema::string().max(128)}}),
   });
   auto email_only = std::make_shared<portcullis::validate>(portcullis::validate_options{
       .name = "forgot_password",
@@ -253,9 +260,10 @@ portcullis::chain build_app(services& s) {
 
   // The same API at the root and under /v1.
   for (std::string v : {"", "/v1"}) {
-    b.route(http::verb::get, v + "/health", [](request& req, context&) -> asio::awaitable<response> {
-      co_return ok_json(req, http::status::ok, {{"status", "ok"}});
-    });
+    b.route(http::verb::get, v + "/health",
+            [](request& req, context&) -> asio::awaitable<response> {
+              co_return ok_json(req, http::status::ok, {{"status", "ok"}});
+            });
 
     b.route(http::verb::post, v + "/users",
             [sp](request& req, context& ctx) -> asio::awaitable<response> {
@@ -273,13 +281,13 @@ portcullis::chain build_app(services& s) {
             },
             {.middleware = {new_user}});
 
-    b.route(
-        http::verb::post, v + "/auth/login",
+    b.route(http::verb::post, v + "/auth/login",
             [sp](request& req, context& ctx) -> asio::awaitable<response> {
               response error;
               auto body = body_of(req, ctx, error);
               if (!body) co_return error;
-              auto token = co_await sp->users.login(field(*body, "email"), field(*body, "password"));
+              auto token =
+                  co_await sp->users.login(field(*body, "email"), field(*body, "password"));
               if (!token)
                 co_return ctx.error(req, http::status::unauthorized, "invalid e-mail or password");
               auto res = ok_json(req, http::status::ok,
@@ -289,18 +297,17 @@ portcullis::chain build_app(services& s) {
               res.set(http::field::cache_control, "no-store");
               co_return res;
             },
-        {.middleware = {limits.login, credentials}});
+            {.middleware = {limits.login, credentials}});
 
-    b.route(
-        http::verb::post, v + "/auth/forgot-password",
-        [](request& req, context& ctx) -> asio::awaitable<response> {
-          response error;
-          if (!body_of(req, ctx, error)) co_return error;
-          // The same answer whether or not the account exists.
-          co_return ok_json(req, http::status::accepted,
-                            {{"status", "if the account exists, a reset link has been sent"}});
-        },
-        {.middleware = {limits.forgot, email_only}});
+    b.route(http::verb::post, v + "/auth/forgot-password",
+            [](request& req, context& ctx) -> asio::awaitable<response> {
+              response error;
+              if (!body_of(req, ctx, error)) co_return error;
+              // The same answer whether or not the account exists.
+              co_return ok_json(req, http::status::accepted,
+                                {{"status", "if the account exists, a reset link has been sent"}});
+            },
+            {.middleware = {limits.forgot, email_only}});
 
     b.route(http::verb::get, v + "/profile",
             [sp](request& req, context& ctx) -> asio::awaitable<response> {
@@ -338,31 +345,32 @@ portcullis::chain build_app(services& s) {
             },
             {.middleware = {signed_in, profile_patch}});
 
-    b.route(http::verb::get, v + "/items",
-            [](request& req, context& ctx) -> asio::awaitable<response> {
-              long page = 1, limit = 20;
-              if (ctx.query) {
-                page = ctx.query->value("page", 1L);
-                limit = ctx.query->value("limit", 20L);
-              } else {
-                auto p = query_number(ctx.raw_query, "page", 1);
-                auto l = query_number(ctx.raw_query, "limit", 20);
-                if (!p || !l || *p < 1 || *l < 1 || *l > 100)
-                  co_return ctx.error(req, http::status::bad_request,
-                                      "page must be 1 or more and limit from 1 to 100");
-                page = *p;
-                limit = *l;
-              }
-              // A fixed catalogue of 250 items.
-              constexpr long total = 250;
-              json items = json::array();
-              for (long i = (page - 1) * limit + 1; i <= std::min(total, page * limit); ++i)
-                items.push_back({{"id", i}, {"name", "Item " + std::to_string(i)}});
-              co_return ok_json(req, http::status::ok,
-                                {{"page", page}, {"limit", limit}, {"total", total},
-                                 {"items", std::move(items)}});
-            },
-            {.middleware = {items_query}});
+    b.route(
+        http::verb::get, v + "/items",
+        [](request& req, context& ctx) -> asio::awaitable<response> {
+          long page = 1, limit = 20;
+          if (ctx.query) {
+            page = ctx.query->value("page", 1L);
+            limit = ctx.query->value("limit", 20L);
+          } else {
+            auto p = query_number(ctx.raw_query, "page", 1);
+            auto l = query_number(ctx.raw_query, "limit", 20);
+            if (!p || !l || *p < 1 || *l < 1 || *l > 100)
+              co_return ctx.error(req, http::status::bad_request,
+                                  "page must be 1 or more and limit from 1 to 100");
+            page = *p;
+            limit = *l;
+          }
+          // A fixed catalogue of 250 items.
+          constexpr long total = 250;
+          json items = json::array();
+          for (long i = (page - 1) * limit + 1; i <= std::min(total, page * limit); ++i)
+            items.push_back({{"id", i}, {"name", "Item " + std::to_string(i)}});
+          co_return ok_json(
+              req, http::status::ok,
+              {{"page", page}, {"limit", limit}, {"total", total}, {"items", std::move(items)}});
+        },
+        {.middleware = {items_query}});
 
     b.route(http::verb::post, v + "/upload",
             [](request& req, context&) -> asio::awaitable<response> {

@@ -6,10 +6,10 @@
 #include "config.hpp"
 #include "users.hpp"
 
+#include <portcullis/api_key_store.hpp>
 #include <portcullis/chain.hpp>
 #include <portcullis/counters.hpp>
 #include <portcullis/log.hpp>
-#include <portcullis/api_key_store.hpp>
 #include <portcullis/rate_limit_store.hpp>
 
 #include <memory>

@@ -20,7 +20,8 @@ struct reader {
     throw std::runtime_error(origin + ": \"" + key + "\" " + what);
   }
 
-  void only_keys(const json& obj, const std::string& where, const std::set<std::string>& keys) const {
+  void only_keys(const json& obj, const std::string& where,
+                 const std::set<std::string>& keys) const {
     for (const auto& [k, v] : obj.items()) {
       if (keys.count(k)) continue;
       std::string known;
@@ -126,8 +127,8 @@ config parse_config(const std::string& text, const std::string& origin) {
     c.tls_private_key = r.string(t["private_key"], "tls.private_key");
   }
   if (root.contains("log_level"))
-    c.log_level = r.choice(root["log_level"], "log_level",
-                           {"debug", "info", "warning", "error", "off"});
+    c.log_level =
+        r.choice(root["log_level"], "log_level", {"debug", "info", "warning", "error", "off"});
   if (root.contains("development")) {
     if (!root["development"].is_boolean()) r.fail("development", "must be true or false");
     c.development = root["development"].get<bool>();

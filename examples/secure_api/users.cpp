@@ -3,12 +3,12 @@
 #include <portcullis/log.hpp>
 
 #include <argon2.h>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <stdexcept>
 
@@ -74,9 +74,9 @@ std::string lower(std::string_view s) {
 
 std::string hash_password(std::string_view password) {
   auto salt = random_bytes(16);
-  std::size_t len = argon2_encodedlen(argon_passes, argon_memory_kib, argon_lanes,
-                                      static_cast<std::uint32_t>(salt.size()), argon_hash_len,
-                                      Argon2_id);
+  std::size_t len =
+      argon2_encodedlen(argon_passes, argon_memory_kib, argon_lanes,
+                        static_cast<std::uint32_t>(salt.size()), argon_hash_len, Argon2_id);
   std::string encoded(len, '\0');
   int rc = argon2id_hash_encoded(argon_passes, argon_memory_kib, argon_lanes, password.data(),
                                  password.size(), salt.data(), salt.size(), argon_hash_len,
@@ -112,7 +112,9 @@ asio::awaitable<std::invoke_result_t<F>> offload(asio::thread_pool& pool, F fn) 
 user_store::user_store(const portcullis::clock& clk, std::chrono::seconds session_ttl)
     : clock_(clk), session_ttl_(session_ttl), dummy_hash_(hash_password(random_bytes(16))) {}
 
-user_store::~user_store() { hashers_.join(); }
+user_store::~user_store() {
+  hashers_.join();
+}
 
 asio::awaitable<std::optional<user>> user_store::create(std::string email, std::string password,
                                                         std::string name) {

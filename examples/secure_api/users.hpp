@@ -39,7 +39,7 @@ class user_store {
 
   /// Creates a user; nothing when the e-mail is taken (case-insensitive).
   portcullis::asio::awaitable<std::optional<user>> create(std::string email, std::string password,
-                                                         std::string name);
+                                                          std::string name);
 
   /// Checks a password; returns a new session token, or nothing. Takes the
   /// same time whether or not the e-mail exists.

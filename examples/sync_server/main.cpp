@@ -31,9 +31,8 @@ pc::chain make_app() {
   b.use(std::make_shared<pc::error_handler>());
   b.route(http::verb::get, "/hello",
           [](pc::request& req, pc::context& ctx) -> pc::asio::awaitable<pc::response> {
-            co_return pc::json_response(
-                req, http::status::ok,
-                R"({"hello":")" + ctx.client_address.to_string() + R"("})");
+            co_return pc::json_response(req, http::status::ok,
+                                        R"({"hello":")" + ctx.client_address.to_string() + R"("})");
           });
   return std::move(b).build();
 }

@@ -58,8 +58,8 @@ TEST_F(secure_api, signup_login_profile_flow) {
   EXPECT_EQ(json::parse(created.body())["email"], email);
   EXPECT_EQ(created.body().find("password"), std::string::npos);
 
-  auto again = server_->request(
-      bh::verb::post, "/users", json{{"email", email}, {"password", "another long one"}}.dump());
+  auto again = server_->request(bh::verb::post, "/users",
+                                json{{"email", email}, {"password", "another long one"}}.dump());
   EXPECT_EQ(again.result(), bh::status::conflict);
 
   auto bad = server_->request(bh::verb::post, "/auth/login",
@@ -70,16 +70,17 @@ TEST_F(secure_api, signup_login_profile_flow) {
   EXPECT_EQ(unknown.result(), bh::status::unauthorized);
   EXPECT_EQ(unknown.body(), bad.body()) << "no account-existence oracle";
 
-  auto login = server_->request(bh::verb::post, "/auth/login",
-                                json{{"email", email}, {"password", "correct horse battery"}}.dump());
+  auto login =
+      server_->request(bh::verb::post, "/auth/login",
+                       json{{"email", email}, {"password", "correct horse battery"}}.dump());
   ASSERT_EQ(login.result(), bh::status::ok) << login.body();
   std::string token = json::parse(login.body())["token"];
   EXPECT_EQ(token.rfind("sess_", 0), 0u);
 
   auto anon = server_->request(bh::verb::get, "/profile");
   EXPECT_EQ(anon.result(), bh::status::unauthorized);
-  auto forged = server_->request(bh::verb::get, "/profile", "",
-                                 {{"Authorization", "Bearer sess_forged"}});
+  auto forged =
+      server_->request(bh::verb::get, "/profile", "", {{"Authorization", "Bearer sess_forged"}});
   EXPECT_EQ(forged.result(), bh::status::unauthorized);
 
   auto me = server_->request(bh::verb::get, "/profile", "", {{"Authorization", "Bearer " + token}});
@@ -95,8 +96,8 @@ TEST_F(secure_api, signup_login_profile_flow) {
           .dump(),
       {{"Authorization", "Bearer " + token}});
   ASSERT_EQ(patch.result(), bh::status::ok) << patch.body();
-  auto again_me = server_->request(bh::verb::get, "/profile", "",
-                                   {{"Authorization", "Bearer " + token}});
+  auto again_me =
+      server_->request(bh::verb::get, "/profile", "", {{"Authorization", "Bearer " + token}});
   std::string bio = json::parse(again_me.body())["bio"];
   EXPECT_NE(bio.find("<b>hi</b>"), std::string::npos) << bio;
   EXPECT_EQ(bio.find("onerror"), std::string::npos) << bio;
@@ -107,19 +108,21 @@ TEST_F(secure_api, signup_login_profile_flow) {
   auto bad_site = server_->request(bh::verb::patch, "/profile", json{{"website", "ftp://x"}}.dump(),
                                    {{"Authorization", "Bearer " + token}});
   EXPECT_EQ(bad_site.result(), bh::status::bad_request);
-  EXPECT_EQ(server_->request(bh::verb::patch, "/profile", json{{"website", "ftp://x"}}.dump())
-                .result(),
-            bh::status::unauthorized);
+  EXPECT_EQ(
+      server_->request(bh::verb::patch, "/profile", json{{"website", "ftp://x"}}.dump()).result(),
+      bh::status::unauthorized);
 }
 
 TEST_F(secure_api, api_key_lifecycle_over_http) {
   const std::string email = "keys-" + std::to_string(::getpid()) + "@example.com";
-  ASSERT_EQ(server_->request(bh::verb::post, "/users",
-                             json{{"email", email}, {"password", "a long enough password"}}.dump())
+  ASSERT_EQ(server_
+                ->request(bh::verb::post, "/users",
+                          json{{"email", email}, {"password", "a long enough password"}}.dump())
                 .result(),
             bh::status::created);
-  auto login = server_->request(bh::verb::post, "/auth/login",
-                                json{{"email", email}, {"password", "a long enough password"}}.dump());
+  auto login =
+      server_->request(bh::verb::post, "/auth/login",
+                       json{{"email", email}, {"password", "a long enough password"}}.dump());
   std::string session = "Bearer " + json::parse(login.body())["token"].get<std::string>();
 
   auto created = server_->request(bh::verb::post, "/api-keys",
@@ -142,9 +145,9 @@ TEST_F(secure_api, api_key_lifecycle_over_http) {
   EXPECT_EQ(listed.body().find(key), std::string::npos) << "the key is shown once, at creation";
 
   // Only the owner revokes, and then the key is refused at once.
-  EXPECT_EQ(server_->request(bh::verb::delete_, "/api-keys/" + id, "", {{"X-API-Key", key}})
-                .result(),
-            bh::status::unauthorized);
+  EXPECT_EQ(
+      server_->request(bh::verb::delete_, "/api-keys/" + id, "", {{"X-API-Key", key}}).result(),
+      bh::status::unauthorized);
   EXPECT_EQ(server_->request(bh::verb::delete_, "/api-keys/" + id, "", {{"Authorization", session}})
                 .result(),
             bh::status::no_content);
@@ -163,8 +166,8 @@ TEST_F(secure_api, bodies_are_validated_with_field_paths) {
   EXPECT_TRUE(fields.count("email"));
   EXPECT_TRUE(fields.count("password"));
 
-  auto wrong_type = server_->request(bh::verb::post, "/users", "email=a@b.c",
-                                     {{"Content-Type", "text/plain"}});
+  auto wrong_type =
+      server_->request(bh::verb::post, "/users", "email=a@b.c", {{"Content-Type", "text/plain"}});
   EXPECT_EQ(wrong_type.result(), bh::status::unsupported_media_type);
   auto broken = server_->request(bh::verb::post, "/users", R"({"email": )");
   EXPECT_EQ(broken.result(), bh::status::bad_request);

@@ -27,14 +27,14 @@ request make(http::verb v, std::string target) {
 
 // A middleware that records its name into a header, before and after.
 std::shared_ptr<const middleware> tag(std::string name) {
-  return make_middleware([name](request& req, context& ctx,
-                                next_handler next) -> asio::awaitable<response> {
-    std::string seen(req[http::field::via]);
-    req.set(http::field::via, seen + name + ">");
-    auto res = co_await next(req, ctx);
-    res.insert("X-Order", name);
-    co_return res;
-  });
+  return make_middleware(
+      [name](request& req, context& ctx, next_handler next) -> asio::awaitable<response> {
+        std::string seen(req[http::field::via]);
+        req.set(http::field::via, seen + name + ">");
+        auto res = co_await next(req, ctx);
+        res.insert("X-Order", name);
+        co_return res;
+      });
 }
 
 response run(const chain& c, request req, ip_address peer = {}) {
@@ -140,7 +140,8 @@ TEST(chain, bad_configuration_fails_at_build) {
   chain::builder b;
   b.route(http::verb::get, "/a", reply("a"));
   EXPECT_THROW(b.route(http::verb::get, "/a", reply("again")), config_error);
-  for (auto p : {"", "a", "/a/{", "/a/{}", "/a/*/b", "/a//b", "/a?x", "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}"})
+  for (auto p : {"", "a", "/a/{", "/a/{}", "/a/*/b", "/a//b", "/a?x",
+                 "/{a}/{b}/{c}/{d}/{e}/{f}/{g}/{h}/{i}"})
     EXPECT_THROW(b.route(http::verb::get, p, reply("x")), config_error) << p;
   EXPECT_THROW(b.use(nullptr), config_error);
   EXPECT_THROW(b.use("api", tag("x")), config_error);

@@ -18,12 +18,12 @@ ip_address addr(std::string_view s) {
 TEST(client_address, shared_forwarding_cases) {
   auto file = test::load_cases("forwarding/client_address.json");
   const auto& cases = file.at("cases");
-  test::expect_case_ids(cases, {"untrusted-peer-ignores-xff", "trusted-peer-uses-xff",
-                                "spoofed-left-entry", "chain-of-trusted", "all-trusted",
-                                "garbage-entry", "two-headers", "with-port", "forwarded-rfc7239",
-                                "ipv4-mapped", "ipv6-prefix-key", "ipv6-rotation-same-key",
-                                "huge-header", "underscore-header-ignored", "unknown-token",
-                                "bracketed-v6-with-port", "untrusted-last-hop-wins"});
+  test::expect_case_ids(
+      cases, {"untrusted-peer-ignores-xff", "trusted-peer-uses-xff", "spoofed-left-entry",
+              "chain-of-trusted", "all-trusted", "garbage-entry", "two-headers", "with-port",
+              "forwarded-rfc7239", "ipv4-mapped", "ipv6-prefix-key", "ipv6-rotation-same-key",
+              "huge-header", "underscore-header-ignored", "unknown-token", "bracketed-v6-with-port",
+              "untrusted-last-hop-wins"});
 
   forwarding_options xff;
   xff.trusted_proxies = file.at("config").at("trusted_proxies").get<std::vector<std::string>>();
@@ -54,7 +54,8 @@ TEST(client_address, shared_forwarding_cases) {
     if (c.contains("headers"))
       for (const auto& [k, v] : c.at("headers").items()) h.insert(k, v.get<std::string>());
     const auto& resolver = c.contains("forwarded") ? by_forwarded : by_xff;
-    if (c.contains("forwarded")) h.insert(http::field::forwarded, c.at("forwarded").get<std::string>());
+    if (c.contains("forwarded"))
+      h.insert(http::field::forwarded, c.at("forwarded").get<std::string>());
 
     auto peer = addr(c.at("peer").get<std::string>());
     auto info = resolver.resolve(peer, h);
@@ -91,9 +92,9 @@ TEST(client_address, proto_only_from_a_trusted_peer) {
 
 TEST(client_address, malformed_hops_never_become_the_client) {
   client_resolver r{{.trusted_proxies = {"127.0.0.1"}}};
-  for (auto v : {"", ",", " , ", "1.2.3", "1.2.3.4.5", "[::1", "::1]:80", "1.2.3.4:", "1.2.3.4:99999x",
-                 "fe80::1%eth0", "[1.2.3.4]:80", "_hidden", "\"1.2.3.4\"", "1.2.3.4 5.6.7.8",
-                 "0x7f.1", "01.02.03.004"}) {
+  for (auto v : {"", ",", " , ", "1.2.3", "1.2.3.4.5", "[::1", "::1]:80",
+                 "1.2.3.4:", "1.2.3.4:99999x", "fe80::1%eth0", "[1.2.3.4]:80", "_hidden",
+                 "\"1.2.3.4\"", "1.2.3.4 5.6.7.8", "0x7f.1", "01.02.03.004"}) {
     http::fields h;
     h.insert("X-Forwarded-For", v);
     EXPECT_EQ(r.resolve(addr("127.0.0.1"), h).address, addr("127.0.0.1")) << v;
@@ -103,7 +104,8 @@ TEST(client_address, malformed_hops_never_become_the_client) {
 TEST(client_address, configuration_errors) {
   EXPECT_THROW(client_resolver({.trusted_proxies = {"0.0.0.0/0"}}), config_error);
   EXPECT_THROW(client_resolver({.trusted_proxies = {"::/0"}}), config_error);
-  EXPECT_NO_THROW(client_resolver({.trusted_proxies = {"0.0.0.0/0"}, .allow_trust_everyone = true}));
+  EXPECT_NO_THROW(
+      client_resolver({.trusted_proxies = {"0.0.0.0/0"}, .allow_trust_everyone = true}));
   EXPECT_THROW(client_resolver({.trusted_proxies = {"10.0.0.1/8"}}), config_error);
   EXPECT_THROW(client_resolver({.trusted_proxies = {"proxy.local"}}), config_error);
   EXPECT_THROW(client_resolver({.max_hops = 0}), config_error);

@@ -9,7 +9,8 @@ namespace {
 
 TEST(errc, every_value_has_its_own_message) {
   std::set<std::string> messages;
-  for (int v = static_cast<int>(errc::invalid_config); v <= static_cast<int>(errc::parse_error); ++v) {
+  for (int v = static_cast<int>(errc::invalid_config); v <= static_cast<int>(errc::parse_error);
+       ++v) {
     std::error_code ec = static_cast<errc>(v);
     EXPECT_STREQ(ec.category().name(), "portcullis");
     EXPECT_NE(ec.message(), "unknown portcullis error") << v;

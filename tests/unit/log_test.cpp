@@ -45,7 +45,9 @@ TEST(log, sink_writes_one_line_with_a_time) {
   auto n = read(fds[0], buf, sizeof buf);
   close(fds[0]);
   std::string out(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-  EXPECT_EQ(out, "{\"time\":\"2026-01-02T00:00:00Z\",\"level\":\"info\",\"event\":\"shown\",\"k\":\"v\"}\n");
+  EXPECT_EQ(
+      out,
+      "{\"time\":\"2026-01-02T00:00:00Z\",\"level\":\"info\",\"event\":\"shown\",\"k\":\"v\"}\n");
 }
 
 TEST(log, levels_filter_cheaply) {
