@@ -4,6 +4,8 @@
 // unprivileged user in a temporary folder.
 #include "portcullis/postgres/api_key_store.hpp"
 
+#include "support/run_awaitable.hpp"
+
 #include "portcullis/api_key_auth.hpp"
 #include "portcullis/errc.hpp"
 
@@ -27,27 +29,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <typename T>
-T run(asio::awaitable<T> aw) {
-  asio::io_context ioc;
-  std::optional<T> out;
-  std::exception_ptr err;
-  asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e, T v) {
-    err = e;
-    if (!e) out.emplace(std::move(v));
-  });
-  ioc.run();
-  if (err) std::rethrow_exception(err);
-  return std::move(*out);
-}
-
-void run(asio::awaitable<void> aw) {
-  asio::io_context ioc;
-  std::exception_ptr err;
-  asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e) { err = e; });
-  ioc.run();
-  if (err) std::rethrow_exception(err);
-}
+using test::run;
 
 std::error_code code_of(const std::function<void()>& f) {
   try {

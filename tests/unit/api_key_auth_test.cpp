@@ -1,5 +1,7 @@
 #include "portcullis/api_key_auth.hpp"
 
+#include "support/run_awaitable.hpp"
+
 #include "portcullis/blocking.hpp"
 #include "portcullis/chain.hpp"
 #include "portcullis/errc.hpp"
@@ -17,27 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <typename T>
-T run(asio::awaitable<T> aw) {
-  asio::io_context ioc;
-  std::optional<T> out;
-  std::exception_ptr err;
-  asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e, T v) {
-    err = e;
-    if (!e) out.emplace(std::move(v));
-  });
-  ioc.run();
-  if (err) std::rethrow_exception(err);
-  return std::move(*out);
-}
-
-void run(asio::awaitable<void> aw) {
-  asio::io_context ioc;
-  std::exception_ptr err;
-  asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e) { err = e; });
-  ioc.run();
-  if (err) std::rethrow_exception(err);
-}
+using test::run;
 
 // A backend written from the interface alone: it keeps its records in a
 // memory store, counts the calls it gets, and can be told to fail, to hang

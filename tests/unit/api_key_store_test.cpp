@@ -1,5 +1,7 @@
 #include "portcullis/api_key_store.hpp"
 
+#include "support/run_awaitable.hpp"
+
 #include "portcullis/clock.hpp"
 #include "portcullis/errc.hpp"
 
@@ -12,28 +14,7 @@ namespace {
 
 using namespace std::string_literals;
 
-// Runs one awaitable to completion on a private io_context.
-template <typename T>
-T run(asio::awaitable<T> aw) {
-  asio::io_context ioc;
-  std::optional<T> out;
-  std::exception_ptr err;
-  asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e, T v) {
-    err = e;
-    if (!e) out.emplace(std::move(v));
-  });
-  ioc.run();
-  if (err) std::rethrow_exception(err);
-  return std::move(*out);
-}
-
-void run(asio::awaitable<void> aw) {
-  asio::io_context ioc;
-  std::exception_ptr err;
-  asio::co_spawn(ioc, std::move(aw), [&](std::exception_ptr e) { err = e; });
-  ioc.run();
-  if (err) std::rethrow_exception(err);
-}
+using test::run;
 
 struct fixture : ::testing::Test {
   manual_clock clk;
