@@ -46,7 +46,9 @@ void run(asio::io_context& ioc, asio::awaitable<void> aw) {
   ioc.run();
 }
 
-const char* pg_url() { return std::getenv("PORTCULLIS_PG_URL"); }
+const char* pg_url() {
+  return std::getenv("PORTCULLIS_PG_URL");
+}
 
 const api_key_hasher& hasher() {
   static const api_key_hasher h{{{.id = "bench", .secret = std::string(48, 'b')}}};
@@ -91,8 +93,9 @@ struct classic {
       n.exec_params(
           "INSERT INTO bench_classic_api_keys (id, owner, hash) VALUES ($1, $2, decode($3, 'hex'))",
           k.record.id, k.record.owner, to_hex(k.record.hash));
-    conn.prepare("select", "SELECT id, owner, revoked_at, expires_at FROM bench_classic_api_keys "
-                           "WHERE hash = decode($1, 'hex')");
+    conn.prepare("select",
+                 "SELECT id, owner, revoked_at, expires_at FROM bench_classic_api_keys "
+                 "WHERE hash = decode($1, 'hex')");
     conn.prepare("update", "UPDATE bench_classic_api_keys SET last_used_at = now() WHERE id = $1");
   }
   bool verify(std::string_view key) {
@@ -111,9 +114,11 @@ std::int64_t updated_rows(const char* table) {
   std::this_thread::sleep_for(1000ms);
   pqxx::connection c(pg_url());
   pqxx::nontransaction n(c);
-  return n.exec_params("SELECT coalesce(sum(n_tup_upd), 0)::bigint FROM pg_stat_user_tables "
-                       "WHERE relname = $1",
-                       std::string(table))[0][0]
+  return n
+      .exec_params(
+          "SELECT coalesce(sum(n_tup_upd), 0)::bigint FROM pg_stat_user_tables "
+          "WHERE relname = $1",
+          std::string(table))[0][0]
       .as<std::int64_t>();
 }
 
@@ -156,8 +161,7 @@ BENCHMARK(BM_verify_cached_awaited);
 void BM_verify_uncached(benchmark::State& state) {
   if (!need_pg(state)) return;
   auto& f = fixture::get();
-  api_key_auth auth({.store = f.store, .hasher = hasher(), .cache_size = 0,
-                     .touch_interval = 1h});
+  api_key_auth auth({.store = f.store, .hasher = hasher(), .cache_size = 0, .touch_interval = 1h});
   asio::io_context ioc;
   std::size_t i = 0;
   for (auto _ : state) {
@@ -194,8 +198,8 @@ void BM_updates_per_10000_portcullis(benchmark::State& state) {
       for (int i = 0; i < 10'000; ++i) run(ioc, auth.verify(f.keys[i % f.keys.size()].key));
       run(ioc, auth.flush());  // what shutdown or the next interval would write
     }
-    state.counters["rows_updated"] = static_cast<double>(updated_rows("portcullis_api_keys") -
-                                                         before);
+    state.counters["rows_updated"] =
+        static_cast<double>(updated_rows("portcullis_api_keys") - before);
   }
 }
 BENCHMARK(BM_updates_per_10000_portcullis)->Iterations(1)->Unit(benchmark::kMillisecond);
@@ -209,8 +213,8 @@ void BM_updates_per_10000_classic(benchmark::State& state) {
       classic c;
       for (int i = 0; i < 10'000; ++i) c.verify(f.keys[i % f.keys.size()].key);
     }
-    state.counters["rows_updated"] = static_cast<double>(updated_rows("bench_classic_api_keys") -
-                                                         before);
+    state.counters["rows_updated"] =
+        static_cast<double>(updated_rows("bench_classic_api_keys") - before);
   }
 }
 BENCHMARK(BM_updates_per_10000_classic)->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -47,11 +47,12 @@ void run_chain(benchmark::State& state, const chain& c) {
   }
 }
 
-void chain_baseline(benchmark::State& state) { run_chain(state, make_chain(nullptr)); }
+void chain_baseline(benchmark::State& state) {
+  run_chain(state, make_chain(nullptr));
+}
 
 void chain_security_headers(benchmark::State& state) {
-  run_chain(state,
-            make_chain(std::make_shared<security_headers>(security_headers_options::api())));
+  run_chain(state, make_chain(std::make_shared<security_headers>(security_headers_options::api())));
 }
 
 void chain_headers_with_nonce(benchmark::State& state) {
@@ -66,11 +67,11 @@ std::string make_form() {
   std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + std::string(256 << 10, '\x5a');
   std::string out;
   for (int i = 0; i < 4; ++i) {
-    out += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"f" +
-           std::to_string(i) + "\"; filename=\"p" + std::to_string(i) +
-           ".png\"\r\nContent-Type: image/png\r\n\r\n" + png + "\r\n";
-    out += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"n" +
-           std::to_string(i) + "\"\r\n\r\nvalue\r\n";
+    out += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"f" + std::to_string(i) +
+           "\"; filename=\"p" + std::to_string(i) + ".png\"\r\nContent-Type: image/png\r\n\r\n" +
+           png + "\r\n";
+    out += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"n" + std::to_string(i) +
+           "\"\r\n\r\nvalue\r\n";
   }
   return out + "--" + boundary + "--\r\n";
 }

@@ -84,17 +84,15 @@ void register_all() {
     benchmark::RegisterBenchmark((std::string("gumbo_parse/") + name).c_str(),
                                  [n = std::string(name)](benchmark::State& s) { parse_only(s, n); })
         ->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(
-        (std::string("sanitize_rich_text/") + name).c_str(),
-        [n = std::string(name)](benchmark::State& s) {
-          sanitize(s, n, portcullis::html_sanitizer_options::rich_text());
-        })
+    benchmark::RegisterBenchmark((std::string("sanitize_rich_text/") + name).c_str(),
+                                 [n = std::string(name)](benchmark::State& s) {
+                                   sanitize(s, n, portcullis::html_sanitizer_options::rich_text());
+                                 })
         ->Unit(benchmark::kMicrosecond);
-    benchmark::RegisterBenchmark(
-        (std::string("sanitize_strict/") + name).c_str(),
-        [n = std::string(name)](benchmark::State& s) {
-          sanitize(s, n, portcullis::html_sanitizer_options::strict());
-        })
+    benchmark::RegisterBenchmark((std::string("sanitize_strict/") + name).c_str(),
+                                 [n = std::string(name)](benchmark::State& s) {
+                                   sanitize(s, n, portcullis::html_sanitizer_options::strict());
+                                 })
         ->Unit(benchmark::kMicrosecond);
   }
 }

@@ -66,12 +66,16 @@ void bm_keyed(benchmark::State& state) {
   const auto policy = policy_for(static_cast<int>(state.range(0)));
   const auto& ks = keys(static_cast<std::size_t>(state.range(1)));
   if (state.thread_index() == 0) {
-    if (Naive) shared_naive = new naive_store(system_clock());
-    else shared_store = new memory_rate_limit_store({.max_keys = 2'000'000}, system_clock());
+    if (Naive)
+      shared_naive = new naive_store(system_clock());
+    else
+      shared_store = new memory_rate_limit_store({.max_keys = 2'000'000}, system_clock());
     // Warm: every key present, so the run measures decisions, not inserts.
     for (const auto& k : ks) {
-      if (Naive) shared_naive->consume(k, policy, 1);
-      else shared_store->consume_now(k, policy, 1);
+      if (Naive)
+        shared_naive->consume(k, policy, 1);
+      else
+        shared_store->consume_now(k, policy, 1);
     }
   }
   // Each thread walks the keys from its own offset; with one key both
@@ -80,8 +84,8 @@ void bm_keyed(benchmark::State& state) {
   std::uint64_t allowed = 0;
   for (auto _ : state) {
     const auto& k = ks[i++ % ks.size()];
-    rate_decision d = Naive ? shared_naive->consume(k, policy, 1)
-                            : shared_store->consume_now(k, policy, 1);
+    rate_decision d =
+        Naive ? shared_naive->consume(k, policy, 1) : shared_store->consume_now(k, policy, 1);
     allowed += d.allowed;
     benchmark::DoNotOptimize(d);
   }
@@ -123,11 +127,21 @@ void keyed_args(benchmark::internal::Benchmark* b) {
 
 // algorithm: 0 fixed_window, 1 sliding_window_log, 2 sliding_window_counter,
 // 3 token_bucket, 4 gcra.
-BENCHMARK(bm_keyed<false>)->Name("memory_store")->Apply(keyed_args)->Threads(1)->Threads(2)
+BENCHMARK(bm_keyed<false>)
+    ->Name("memory_store")
+    ->Apply(keyed_args)
+    ->Threads(1)
+    ->Threads(2)
     ->UseRealTime();
-BENCHMARK(bm_keyed<true>)->Name("naive_mutex_map")->Apply(keyed_args)->Threads(1)->Threads(2)
+BENCHMARK(bm_keyed<true>)
+    ->Name("naive_mutex_map")
+    ->Apply(keyed_args)
+    ->Threads(1)
+    ->Threads(2)
     ->UseRealTime();
-BENCHMARK(bm_unkeyed)->Name("unkeyed")->ArgNames({"algorithm", "real_clock"})
+BENCHMARK(bm_unkeyed)
+    ->Name("unkeyed")
+    ->ArgNames({"algorithm", "real_clock"})
     ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}});
 
 BENCHMARK_MAIN();

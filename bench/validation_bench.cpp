@@ -45,17 +45,18 @@ const std::map<std::string, schema>& schemas() {
                    {"age", schema::integer().min(0).max(150)},
                    {"active", schema::boolean()},
                })},
-      {"order", schema::object({
-                    {"customer", schema::string().email()},
-                    {"note", schema::string().max(500).optional()},
-                    {"items", schema::array(schema::object({
-                                                {"sku", schema::string().regex("[A-Z]{3}-[0-9]{1,6}")},
-                                                {"qty", schema::integer().min(1).max(1000)},
-                                                {"price", schema::number().nonnegative()},
-                                            }))
-                                  .min(1)
-                                  .max(100)},
-                })},
+      {"order",
+       schema::object({
+           {"customer", schema::string().email()},
+           {"note", schema::string().max(500).optional()},
+           {"items", schema::array(schema::object({
+                                       {"sku", schema::string().regex("[A-Z]{3}-[0-9]{1,6}")},
+                                       {"qty", schema::integer().min(1).max(1000)},
+                                       {"price", schema::number().nonnegative()},
+                                   }))
+                         .min(1)
+                         .max(100)},
+       })},
       {"items", schema::object({
                     {"page", schema::integer().min(1).default_value(1)},
                     {"limit", schema::integer().min(1).max(100).default_value(20)},
@@ -66,7 +67,9 @@ const std::map<std::string, schema>& schemas() {
   return s;
 }
 
-std::string text_of(const std::string& key) { return payloads().at(key).dump(); }
+std::string text_of(const std::string& key) {
+  return payloads().at(key).dump();
+}
 
 // nlohmann::json::parse: the parser a service would use without portcullis.
 void nlohmann_parse(benchmark::State& state, std::string key) {

@@ -182,8 +182,9 @@ api_key_hasher::api_key_hasher() = default;
 
 api_key_hasher::api_key_hasher(std::vector<api_key_pepper> peppers) : peppers_(std::move(peppers)) {
   if (peppers_.empty())
-    throw config_error("api_key_hasher: no pepper given; pass at least one, or use the "
-                       "default constructor for plain SHA-256");
+    throw config_error(
+        "api_key_hasher: no pepper given; pass at least one, or use the "
+        "default constructor for plain SHA-256");
   std::set<std::string> seen;
   for (const auto& p : peppers_) {
     if (!valid_pepper_id(p.id))

@@ -16,13 +16,20 @@ namespace portcullis {
 
 std::string_view to_string(api_key_status s) noexcept {
   switch (s) {
-    case api_key_status::valid: return "valid";
-    case api_key_status::malformed: return "malformed";
-    case api_key_status::unknown: return "unknown";
-    case api_key_status::revoked: return "revoked";
-    case api_key_status::expired: return "expired";
-    case api_key_status::used_up: return "used_up";
-    case api_key_status::unavailable: return "unavailable";
+    case api_key_status::valid:
+      return "valid";
+    case api_key_status::malformed:
+      return "malformed";
+    case api_key_status::unknown:
+      return "unknown";
+    case api_key_status::revoked:
+      return "revoked";
+    case api_key_status::expired:
+      return "expired";
+    case api_key_status::used_up:
+      return "used_up";
+    case api_key_status::unavailable:
+      return "unavailable";
   }
   return "unknown";
 }
@@ -55,8 +62,8 @@ struct digest_hash {
 bool is_scope(std::string_view s) noexcept {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s)
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
-          c == '.' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == ':' || c == '.' ||
+          c == '-'))
       return false;
   return true;
 }
@@ -136,8 +143,8 @@ struct api_key_cache : std::enable_shared_from_this<api_key_cache> {
         per_shard((o.cache_size + shard_count - 1) / shard_count),
         counters("api_key", o.name,
                  {"allowed", "missing", "invalid", "forbidden", "unavailable", "cache_hits",
-                  "cache_misses", "store_errors", "revocations", "fills_dropped",
-                  "touch_batches", "touch_errors"}) {
+                  "cache_misses", "store_errors", "revocations", "fills_dropped", "touch_batches",
+                  "touch_errors"}) {
     next_flush.store((clk.now() + opt.touch_interval).time_since_epoch().count());
   }
 
@@ -263,11 +270,9 @@ struct api_key_cache : std::enable_shared_from_this<api_key_cache> {
     store_down.store(true, std::memory_order_relaxed);
     std::uint64_t suppressed = 0;
     if (opt.log.enabled(log_level::warning) && store_warning.allow(clk, suppressed))
-      opt.log.log(log_level::warning, "api_key.store_error",
-                  {{"name", opt.name},
-                   {"operation", what},
-                   {"error", detail},
-                   {"suppressed", suppressed}});
+      opt.log.log(
+          log_level::warning, "api_key.store_error",
+          {{"name", opt.name}, {"operation", what}, {"error", detail}, {"suppressed", suppressed}});
   }
 
   // Writes the gathered uses in one store call. One flush at a time; on
@@ -334,8 +339,8 @@ asio::awaitable<void> run_flush(std::shared_ptr<detail::api_key_cache> cache) {
   co_await cache->flush();
 }
 
-void check_range(std::string_view option, clock::duration v, clock::duration lo,
-                 clock::duration hi, std::string_view range) {
+void check_range(std::string_view option, clock::duration v, clock::duration lo, clock::duration hi,
+                 std::string_view range) {
   if (v < lo || v > hi)
     throw config_error("api_key_auth: " + std::string(option) + " is out of range; use " +
                        std::string(range));
@@ -346,8 +351,9 @@ void check_range(std::string_view option, clock::duration v, clock::duration lo,
 api_key_auth::api_key_auth(api_key_auth_options options) : options_(std::move(options)) {
   using namespace std::chrono;
   if (!options_.store)
-    throw config_error("api_key_auth: store is null; pass a memory_api_key_store, a "
-                       "postgres_api_key_store or your own");
+    throw config_error(
+        "api_key_auth: store is null; pass a memory_api_key_store, a "
+        "postgres_api_key_store or your own");
   options_.format.check();
   for (const auto& s : options_.required_scopes)
     if (!is_scope(s))
@@ -373,11 +379,17 @@ api_key_auth::api_key_auth(api_key_auth_options options) : options_(std::move(op
   });
 }
 
-api_key_auth::~api_key_auth() { options_.store->unsubscribe(subscription_); }
+api_key_auth::~api_key_auth() {
+  options_.store->unsubscribe(subscription_);
+}
 
-const counter_set* api_key_auth::counters() const noexcept { return &cache_->counters; }
+const counter_set* api_key_auth::counters() const noexcept {
+  return &cache_->counters;
+}
 
-void api_key_auth::clear_cache() const { cache_->clear(); }
+void api_key_auth::clear_cache() const {
+  cache_->clear();
+}
 
 std::optional<api_key_verdict> api_key_auth::verify_cached(std::string_view key) const {
   auto& c = *cache_;
@@ -458,9 +470,9 @@ asio::awaitable<api_key_verdict> api_key_auth::verify(std::string_view key) cons
     std::optional<bool> left;
     std::string error;
     try {
-      left = co_await with_deadline(
-          options_.store->consume_use(found->who->key_id, c.clk.wall_now()),
-          options_.store_timeout, make_error_code(errc::store_timeout));
+      left =
+          co_await with_deadline(options_.store->consume_use(found->who->key_id, c.clk.wall_now()),
+                                 options_.store_timeout, make_error_code(errc::store_timeout));
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -482,12 +494,13 @@ asio::awaitable<api_key_verdict> api_key_auth::verify(std::string_view key) cons
 asio::awaitable<bool> api_key_auth::revoke(std::string_view owner, std::string_view id) const {
   // The store publishes the revocation, which reaches this cache through
   // the listener before the store's call returns.
-  co_return co_await with_deadline(
-      options_.store->revoke(owner, id, cache_->clk.wall_now()), options_.store_timeout,
-      make_error_code(errc::store_timeout));
+  co_return co_await with_deadline(options_.store->revoke(owner, id, cache_->clk.wall_now()),
+                                   options_.store_timeout, make_error_code(errc::store_timeout));
 }
 
-asio::awaitable<void> api_key_auth::flush() const { co_await cache_->flush(); }
+asio::awaitable<void> api_key_auth::flush() const {
+  co_await cache_->flush();
+}
 
 asio::awaitable<response> api_key_auth::handle(request& req, context& ctx,
                                                next_handler next) const {
@@ -563,28 +576,29 @@ asio::awaitable<response> api_key_auth::handle(request& req, context& ctx,
 
 std::shared_ptr<const middleware> require_scopes(std::vector<std::string> scopes) {
   if (scopes.empty())
-    throw config_error("require_scopes: no scope given; name at least one, such as "
-                       "\"items:write\"");
+    throw config_error(
+        "require_scopes: no scope given; name at least one, such as "
+        "\"items:write\"");
   for (const auto& s : scopes)
     if (!is_scope(s))
       throw config_error("require_scopes: scope \"" + s +
                          "\" is invalid; use 1..64 characters of [a-z0-9_:.-]");
-  return make_middleware([scopes = std::move(scopes)](
-                             request& req, context& ctx,
-                             next_handler next) -> asio::awaitable<response> {
-    if (!ctx.who.authenticated()) {
-      auto res = ctx.error(req, http::status::unauthorized, "authentication required");
-      res.set(http::field::www_authenticate, "Bearer realm=\"api\"");
-      co_return res;
-    }
-    for (const auto& s : scopes) {
-      if (!ctx.who.has_scope(s)) {
-        nlohmann::json details = {{"required", scopes}};
-        co_return ctx.error(req, http::status::forbidden, "missing scope", &details);
-      }
-    }
-    co_return co_await next(req, ctx);
-  });
+  return make_middleware(
+      [scopes = std::move(scopes)](request& req, context& ctx,
+                                   next_handler next) -> asio::awaitable<response> {
+        if (!ctx.who.authenticated()) {
+          auto res = ctx.error(req, http::status::unauthorized, "authentication required");
+          res.set(http::field::www_authenticate, "Bearer realm=\"api\"");
+          co_return res;
+        }
+        for (const auto& s : scopes) {
+          if (!ctx.who.has_scope(s)) {
+            nlohmann::json details = {{"required", scopes}};
+            co_return ctx.error(req, http::status::forbidden, "missing scope", &details);
+          }
+        }
+        co_return co_await next(req, ctx);
+      });
 }
 
 }  // namespace portcullis

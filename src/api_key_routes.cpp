@@ -57,8 +57,7 @@ struct state {
   }
 };
 
-asio::awaitable<response> create_key(std::shared_ptr<const state> s, request& req,
-                                     context& ctx) {
+asio::awaitable<response> create_key(std::shared_ptr<const state> s, request& req, context& ctx) {
   if (auto r = s->refuse_unless_session(req, ctx)) co_return *r;
 
   // What was asked for: every member optional, each of the right type.
@@ -97,8 +96,7 @@ asio::awaitable<response> create_key(std::shared_ptr<const state> s, request& re
                           "max_uses");
     }
   }
-  if (!spec.expires && s->o.max_lifetime.count() > 0)
-    spec.expires = now + s->o.max_lifetime;
+  if (!spec.expires && s->o.max_lifetime.count() > 0) spec.expires = now + s->o.max_lifetime;
   if (auto problem = check_new_api_key(spec, now); !problem.empty())
     co_return ctx.error(req, http::status::bad_request, problem);
 
@@ -108,8 +106,8 @@ asio::awaitable<response> create_key(std::shared_ptr<const state> s, request& re
   try {
     auto existing = co_await with_deadline(s->o.store->list(spec.owner, 100'000), s->timeout(),
                                            make_error_code(errc::store_timeout));
-    auto live = std::count_if(existing.begin(), existing.end(),
-                              [&](const auto& r) { return !r.revoked; });
+    auto live =
+        std::count_if(existing.begin(), existing.end(), [&](const auto& r) { return !r.revoked; });
     too_many = static_cast<std::size_t>(live) >= s->o.max_keys_per_owner;
     if (!too_many) {
       const auto& ao = s->o.auth->options();
@@ -132,8 +130,7 @@ asio::awaitable<response> create_key(std::shared_ptr<const state> s, request& re
   co_return res;
 }
 
-asio::awaitable<response> list_keys(std::shared_ptr<const state> s, request& req,
-                                    context& ctx) {
+asio::awaitable<response> list_keys(std::shared_ptr<const state> s, request& req, context& ctx) {
   if (auto r = s->refuse_unless_session(req, ctx)) co_return *r;
   std::optional<std::vector<api_key_record>> records;
   try {
@@ -149,8 +146,7 @@ asio::awaitable<response> list_keys(std::shared_ptr<const state> s, request& req
   co_return res;
 }
 
-asio::awaitable<response> revoke_key(std::shared_ptr<const state> s, request& req,
-                                     context& ctx) {
+asio::awaitable<response> revoke_key(std::shared_ptr<const state> s, request& req, context& ctx) {
   if (auto r = s->refuse_unless_session(req, ctx)) co_return *r;
   const std::string id(ctx.param("id"));
   std::optional<bool> done;
@@ -179,15 +175,12 @@ void add_api_key_routes(chain::builder& b, api_key_routes_options options) {
     throw config_error("add_api_key_routes: max_keys_per_owner is 0; allow at least 1");
   auto s = std::make_shared<const state>(state{std::move(options)});
   const auto path = s->o.path;
-  b.route(http::verb::post, path, [s](request& req, context& ctx) {
-    return create_key(s, req, ctx);
-  });
-  b.route(http::verb::get, path, [s](request& req, context& ctx) {
-    return list_keys(s, req, ctx);
-  });
-  b.route(http::verb::delete_, path + "/{id}", [s](request& req, context& ctx) {
-    return revoke_key(s, req, ctx);
-  });
+  b.route(http::verb::post, path,
+          [s](request& req, context& ctx) { return create_key(s, req, ctx); });
+  b.route(http::verb::get, path,
+          [s](request& req, context& ctx) { return list_keys(s, req, ctx); });
+  b.route(http::verb::delete_, path + "/{id}",
+          [s](request& req, context& ctx) { return revoke_key(s, req, ctx); });
 }
 
 }  // namespace portcullis

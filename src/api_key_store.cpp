@@ -34,8 +34,7 @@ void api_key_store::publish_revocation(const api_key_digest* hash) {
 
 // -- memory_api_key_store -------------------------------------------------------
 
-std::size_t memory_api_key_store::digest_hash::operator()(
-    const api_key_digest& d) const noexcept {
+std::size_t memory_api_key_store::digest_hash::operator()(const api_key_digest& d) const noexcept {
   // A digest is uniformly random already: its first bytes are a fine hash.
   std::size_t h;
   std::memcpy(&h, d.data(), sizeof h);
@@ -119,7 +118,7 @@ asio::awaitable<bool> memory_api_key_store::revoke(std::string_view owner, std::
 }
 
 asio::awaitable<std::vector<api_key_record>> memory_api_key_store::list(std::string_view owner,
-                                                                      std::size_t limit) {
+                                                                        std::size_t limit) {
   std::vector<api_key_record> out;
   {
     std::lock_guard lock(mutex_);
@@ -185,8 +184,8 @@ namespace {
 
 bool token_chars(std::string_view s, std::string_view extra) noexcept {
   for (char c : s) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              extra.find(c) != std::string_view::npos;
+    bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || extra.find(c) != std::string_view::npos;
     if (!ok) return false;
   }
   return true;

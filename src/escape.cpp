@@ -10,12 +10,23 @@ void append_escaped_html(std::string& out, std::string_view text) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char* entity = nullptr;
     switch (text[i]) {
-      case '&': entity = "&amp;"; break;
-      case '<': entity = "&lt;"; break;
-      case '>': entity = "&gt;"; break;
-      case '"': entity = "&quot;"; break;
-      case '\'': entity = "&#39;"; break;
-      default: continue;
+      case '&':
+        entity = "&amp;";
+        break;
+      case '<':
+        entity = "&lt;";
+        break;
+      case '>':
+        entity = "&gt;";
+        break;
+      case '"':
+        entity = "&quot;";
+        break;
+      case '\'':
+        entity = "&#39;";
+        break;
+      default:
+        continue;
     }
     out.append(text.substr(run, i - run));
     out.append(entity);
@@ -31,6 +42,8 @@ std::string escape_html(std::string_view text) {
   return out;
 }
 
-std::string escape_html_attribute(std::string_view value) { return escape_html(value); }
+std::string escape_html_attribute(std::string_view value) {
+  return escape_html(value);
+}
 
 }  // namespace portcullis

@@ -31,41 +31,44 @@ tag_set tags_of(std::initializer_list<GumboTag> tags) {
 
 // Elements whose content is not markup (raw text, RCDATA, plaintext) or is
 // a separate document (template). Dropped with their content unless allowed.
-const tag_set raw_text_tags = tags_of(
-    {GUMBO_TAG_SCRIPT, GUMBO_TAG_STYLE, GUMBO_TAG_NOSCRIPT, GUMBO_TAG_XMP, GUMBO_TAG_IFRAME,
-     GUMBO_TAG_NOEMBED, GUMBO_TAG_NOFRAMES, GUMBO_TAG_PLAINTEXT, GUMBO_TAG_TITLE,
-     GUMBO_TAG_TEXTAREA, GUMBO_TAG_TEMPLATE});
+const tag_set raw_text_tags =
+    tags_of({GUMBO_TAG_SCRIPT, GUMBO_TAG_STYLE, GUMBO_TAG_NOSCRIPT, GUMBO_TAG_XMP, GUMBO_TAG_IFRAME,
+             GUMBO_TAG_NOEMBED, GUMBO_TAG_NOFRAMES, GUMBO_TAG_PLAINTEXT, GUMBO_TAG_TITLE,
+             GUMBO_TAG_TEXTAREA, GUMBO_TAG_TEMPLATE});
 
 // Elements that can never be allowed: they run or load active content, are
 // parsed differently by gumbo and browsers, belong to the document's
 // head, or have form-owner and content-model rules we do not model.
-const tag_set forbidden_tags = tags_of(
-    {GUMBO_TAG_SCRIPT, GUMBO_TAG_NOSCRIPT, GUMBO_TAG_XMP, GUMBO_TAG_IFRAME, GUMBO_TAG_NOEMBED,
-     GUMBO_TAG_NOFRAMES, GUMBO_TAG_PLAINTEXT, GUMBO_TAG_TEXTAREA, GUMBO_TAG_TEMPLATE,
-     GUMBO_TAG_HTML, GUMBO_TAG_HEAD, GUMBO_TAG_BODY, GUMBO_TAG_BASE, GUMBO_TAG_LINK,
-     GUMBO_TAG_META, GUMBO_TAG_FRAMESET, GUMBO_TAG_FRAME, GUMBO_TAG_SVG, GUMBO_TAG_MATH,
-     GUMBO_TAG_FORM, GUMBO_TAG_INPUT, GUMBO_TAG_BUTTON, GUMBO_TAG_SELECT, GUMBO_TAG_OPTION,
-     GUMBO_TAG_OPTGROUP, GUMBO_TAG_DATALIST, GUMBO_TAG_KEYGEN, GUMBO_TAG_OBJECT,
-     GUMBO_TAG_EMBED, GUMBO_TAG_APPLET, GUMBO_TAG_PARAM, GUMBO_TAG_ISINDEX, GUMBO_TAG_IMAGE,
-     GUMBO_TAG_MENUITEM, GUMBO_TAG_NEXTID});
+const tag_set forbidden_tags =
+    tags_of({GUMBO_TAG_SCRIPT,   GUMBO_TAG_NOSCRIPT, GUMBO_TAG_XMP,       GUMBO_TAG_IFRAME,
+             GUMBO_TAG_NOEMBED,  GUMBO_TAG_NOFRAMES, GUMBO_TAG_PLAINTEXT, GUMBO_TAG_TEXTAREA,
+             GUMBO_TAG_TEMPLATE, GUMBO_TAG_HTML,     GUMBO_TAG_HEAD,      GUMBO_TAG_BODY,
+             GUMBO_TAG_BASE,     GUMBO_TAG_LINK,     GUMBO_TAG_META,      GUMBO_TAG_FRAMESET,
+             GUMBO_TAG_FRAME,    GUMBO_TAG_SVG,      GUMBO_TAG_MATH,      GUMBO_TAG_FORM,
+             GUMBO_TAG_INPUT,    GUMBO_TAG_BUTTON,   GUMBO_TAG_SELECT,    GUMBO_TAG_OPTION,
+             GUMBO_TAG_OPTGROUP, GUMBO_TAG_DATALIST, GUMBO_TAG_KEYGEN,    GUMBO_TAG_OBJECT,
+             GUMBO_TAG_EMBED,    GUMBO_TAG_APPLET,   GUMBO_TAG_PARAM,     GUMBO_TAG_ISINDEX,
+             GUMBO_TAG_IMAGE,    GUMBO_TAG_MENUITEM, GUMBO_TAG_NEXTID});
 
-const tag_set void_tags = tags_of(
-    {GUMBO_TAG_AREA, GUMBO_TAG_BASE, GUMBO_TAG_BR, GUMBO_TAG_COL, GUMBO_TAG_EMBED, GUMBO_TAG_HR,
-     GUMBO_TAG_IMG, GUMBO_TAG_INPUT, GUMBO_TAG_KEYGEN, GUMBO_TAG_LINK, GUMBO_TAG_META,
-     GUMBO_TAG_PARAM, GUMBO_TAG_SOURCE, GUMBO_TAG_TRACK, GUMBO_TAG_WBR, GUMBO_TAG_BASEFONT,
-     GUMBO_TAG_BGSOUND, GUMBO_TAG_FRAME});
+const tag_set void_tags =
+    tags_of({GUMBO_TAG_AREA, GUMBO_TAG_BASE, GUMBO_TAG_BR, GUMBO_TAG_COL, GUMBO_TAG_EMBED,
+             GUMBO_TAG_HR, GUMBO_TAG_IMG, GUMBO_TAG_INPUT, GUMBO_TAG_KEYGEN, GUMBO_TAG_LINK,
+             GUMBO_TAG_META, GUMBO_TAG_PARAM, GUMBO_TAG_SOURCE, GUMBO_TAG_TRACK, GUMBO_TAG_WBR,
+             GUMBO_TAG_BASEFONT, GUMBO_TAG_BGSOUND, GUMBO_TAG_FRAME});
 
 // Start tags that close an open <p> in button scope (HTML "in body"
 // insertion mode; table too, as the implied doctype means no quirks).
-const tag_set closes_p_tags = tags_of(
-    {GUMBO_TAG_ADDRESS, GUMBO_TAG_ARTICLE, GUMBO_TAG_ASIDE, GUMBO_TAG_BLOCKQUOTE,
-     GUMBO_TAG_CENTER, GUMBO_TAG_DETAILS, GUMBO_TAG_DIR, GUMBO_TAG_DIV, GUMBO_TAG_DL,
-     GUMBO_TAG_FIELDSET, GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE, GUMBO_TAG_FOOTER,
-     GUMBO_TAG_HEADER, GUMBO_TAG_HGROUP, GUMBO_TAG_MAIN, GUMBO_TAG_MENU, GUMBO_TAG_NAV,
-     GUMBO_TAG_OL, GUMBO_TAG_P, GUMBO_TAG_SECTION, GUMBO_TAG_SUMMARY, GUMBO_TAG_UL,
-     GUMBO_TAG_H1, GUMBO_TAG_H2, GUMBO_TAG_H3, GUMBO_TAG_H4, GUMBO_TAG_H5, GUMBO_TAG_H6,
-     GUMBO_TAG_PRE, GUMBO_TAG_LISTING, GUMBO_TAG_FORM, GUMBO_TAG_PLAINTEXT, GUMBO_TAG_XMP,
-     GUMBO_TAG_TABLE, GUMBO_TAG_HR, GUMBO_TAG_LI, GUMBO_TAG_DD, GUMBO_TAG_DT});
+const tag_set closes_p_tags =
+    tags_of({GUMBO_TAG_ADDRESS,   GUMBO_TAG_ARTICLE,  GUMBO_TAG_ASIDE,      GUMBO_TAG_BLOCKQUOTE,
+             GUMBO_TAG_CENTER,    GUMBO_TAG_DETAILS,  GUMBO_TAG_DIR,        GUMBO_TAG_DIV,
+             GUMBO_TAG_DL,        GUMBO_TAG_FIELDSET, GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE,
+             GUMBO_TAG_FOOTER,    GUMBO_TAG_HEADER,   GUMBO_TAG_HGROUP,     GUMBO_TAG_MAIN,
+             GUMBO_TAG_MENU,      GUMBO_TAG_NAV,      GUMBO_TAG_OL,         GUMBO_TAG_P,
+             GUMBO_TAG_SECTION,   GUMBO_TAG_SUMMARY,  GUMBO_TAG_UL,         GUMBO_TAG_H1,
+             GUMBO_TAG_H2,        GUMBO_TAG_H3,       GUMBO_TAG_H4,         GUMBO_TAG_H5,
+             GUMBO_TAG_H6,        GUMBO_TAG_PRE,      GUMBO_TAG_LISTING,    GUMBO_TAG_FORM,
+             GUMBO_TAG_PLAINTEXT, GUMBO_TAG_XMP,      GUMBO_TAG_TABLE,      GUMBO_TAG_HR,
+             GUMBO_TAG_LI,        GUMBO_TAG_DD,       GUMBO_TAG_DT});
 
 // Elements that end the search for an open <p> ("button scope").
 const tag_set button_scope_tags = tags_of(
@@ -74,32 +77,36 @@ const tag_set button_scope_tags = tags_of(
 
 // Markers of the list of active formatting elements: a nested <a> below
 // one of these is not closed by the adoption agency.
-const tag_set marker_tags = tags_of({GUMBO_TAG_APPLET, GUMBO_TAG_OBJECT, GUMBO_TAG_MARQUEE,
-                                     GUMBO_TAG_TEMPLATE, GUMBO_TAG_TD, GUMBO_TAG_TH,
-                                     GUMBO_TAG_CAPTION});
+const tag_set marker_tags =
+    tags_of({GUMBO_TAG_APPLET, GUMBO_TAG_OBJECT, GUMBO_TAG_MARQUEE, GUMBO_TAG_TEMPLATE,
+             GUMBO_TAG_TD, GUMBO_TAG_TH, GUMBO_TAG_CAPTION});
 
-const tag_set heading_tags = tags_of({GUMBO_TAG_H1, GUMBO_TAG_H2, GUMBO_TAG_H3, GUMBO_TAG_H4,
-                                      GUMBO_TAG_H5, GUMBO_TAG_H6});
+const tag_set heading_tags =
+    tags_of({GUMBO_TAG_H1, GUMBO_TAG_H2, GUMBO_TAG_H3, GUMBO_TAG_H4, GUMBO_TAG_H5, GUMBO_TAG_H6});
 
 // The "special" category, less address, div and p: the elements that stop
 // the search for an open <li>, <dd> or <dt> when a new one starts.
 const tag_set list_stop_tags = [] {
-  tag_set set = tags_of(
-      {GUMBO_TAG_APPLET, GUMBO_TAG_AREA, GUMBO_TAG_ARTICLE, GUMBO_TAG_ASIDE, GUMBO_TAG_BASE,
-       GUMBO_TAG_BASEFONT, GUMBO_TAG_BGSOUND, GUMBO_TAG_BLOCKQUOTE, GUMBO_TAG_BODY,
-       GUMBO_TAG_BR, GUMBO_TAG_BUTTON, GUMBO_TAG_CAPTION, GUMBO_TAG_CENTER, GUMBO_TAG_COL,
-       GUMBO_TAG_COLGROUP, GUMBO_TAG_DD, GUMBO_TAG_DETAILS, GUMBO_TAG_DIR, GUMBO_TAG_DL,
-       GUMBO_TAG_DT, GUMBO_TAG_EMBED, GUMBO_TAG_FIELDSET, GUMBO_TAG_FIGCAPTION,
-       GUMBO_TAG_FIGURE, GUMBO_TAG_FOOTER, GUMBO_TAG_FORM, GUMBO_TAG_FRAME, GUMBO_TAG_FRAMESET,
-       GUMBO_TAG_HEAD, GUMBO_TAG_HEADER, GUMBO_TAG_HGROUP, GUMBO_TAG_HR, GUMBO_TAG_HTML,
-       GUMBO_TAG_IFRAME, GUMBO_TAG_IMG, GUMBO_TAG_INPUT, GUMBO_TAG_KEYGEN, GUMBO_TAG_LI,
-       GUMBO_TAG_LINK, GUMBO_TAG_LISTING, GUMBO_TAG_MAIN, GUMBO_TAG_MARQUEE, GUMBO_TAG_MENU,
-       GUMBO_TAG_META, GUMBO_TAG_NAV, GUMBO_TAG_NOEMBED, GUMBO_TAG_NOFRAMES, GUMBO_TAG_NOSCRIPT,
-       GUMBO_TAG_OBJECT, GUMBO_TAG_OL, GUMBO_TAG_PARAM, GUMBO_TAG_PLAINTEXT, GUMBO_TAG_PRE,
-       GUMBO_TAG_SCRIPT, GUMBO_TAG_SECTION, GUMBO_TAG_SELECT, GUMBO_TAG_SOURCE, GUMBO_TAG_STYLE,
-       GUMBO_TAG_SUMMARY, GUMBO_TAG_TABLE, GUMBO_TAG_TBODY, GUMBO_TAG_TD, GUMBO_TAG_TEMPLATE,
-       GUMBO_TAG_TEXTAREA, GUMBO_TAG_TFOOT, GUMBO_TAG_TH, GUMBO_TAG_THEAD, GUMBO_TAG_TITLE,
-       GUMBO_TAG_TR, GUMBO_TAG_TRACK, GUMBO_TAG_UL, GUMBO_TAG_WBR, GUMBO_TAG_XMP});
+  tag_set set =
+      tags_of({GUMBO_TAG_APPLET,  GUMBO_TAG_AREA,     GUMBO_TAG_ARTICLE,    GUMBO_TAG_ASIDE,
+               GUMBO_TAG_BASE,    GUMBO_TAG_BASEFONT, GUMBO_TAG_BGSOUND,    GUMBO_TAG_BLOCKQUOTE,
+               GUMBO_TAG_BODY,    GUMBO_TAG_BR,       GUMBO_TAG_BUTTON,     GUMBO_TAG_CAPTION,
+               GUMBO_TAG_CENTER,  GUMBO_TAG_COL,      GUMBO_TAG_COLGROUP,   GUMBO_TAG_DD,
+               GUMBO_TAG_DETAILS, GUMBO_TAG_DIR,      GUMBO_TAG_DL,         GUMBO_TAG_DT,
+               GUMBO_TAG_EMBED,   GUMBO_TAG_FIELDSET, GUMBO_TAG_FIGCAPTION, GUMBO_TAG_FIGURE,
+               GUMBO_TAG_FOOTER,  GUMBO_TAG_FORM,     GUMBO_TAG_FRAME,      GUMBO_TAG_FRAMESET,
+               GUMBO_TAG_HEAD,    GUMBO_TAG_HEADER,   GUMBO_TAG_HGROUP,     GUMBO_TAG_HR,
+               GUMBO_TAG_HTML,    GUMBO_TAG_IFRAME,   GUMBO_TAG_IMG,        GUMBO_TAG_INPUT,
+               GUMBO_TAG_KEYGEN,  GUMBO_TAG_LI,       GUMBO_TAG_LINK,       GUMBO_TAG_LISTING,
+               GUMBO_TAG_MAIN,    GUMBO_TAG_MARQUEE,  GUMBO_TAG_MENU,       GUMBO_TAG_META,
+               GUMBO_TAG_NAV,     GUMBO_TAG_NOEMBED,  GUMBO_TAG_NOFRAMES,   GUMBO_TAG_NOSCRIPT,
+               GUMBO_TAG_OBJECT,  GUMBO_TAG_OL,       GUMBO_TAG_PARAM,      GUMBO_TAG_PLAINTEXT,
+               GUMBO_TAG_PRE,     GUMBO_TAG_SCRIPT,   GUMBO_TAG_SECTION,    GUMBO_TAG_SELECT,
+               GUMBO_TAG_SOURCE,  GUMBO_TAG_STYLE,    GUMBO_TAG_SUMMARY,    GUMBO_TAG_TABLE,
+               GUMBO_TAG_TBODY,   GUMBO_TAG_TD,       GUMBO_TAG_TEMPLATE,   GUMBO_TAG_TEXTAREA,
+               GUMBO_TAG_TFOOT,   GUMBO_TAG_TH,       GUMBO_TAG_THEAD,      GUMBO_TAG_TITLE,
+               GUMBO_TAG_TR,      GUMBO_TAG_TRACK,    GUMBO_TAG_UL,         GUMBO_TAG_WBR,
+               GUMBO_TAG_XMP});
   return set | heading_tags;
 }();
 
@@ -112,8 +119,8 @@ const tag_set ruby_tags = tags_of({GUMBO_TAG_RB, GUMBO_TAG_RT, GUMBO_TAG_RP, GUM
 
 // Attributes whose value is a URL (or, for ping, a list of them).
 constexpr std::string_view url_attributes[] = {
-    "action", "background", "cite",     "codebase", "data",   "dynsrc",    "formaction",
-    "href",   "longdesc",   "lowsrc",   "manifest", "poster", "profile",   "src",
+    "action", "background", "cite",     "codebase", "data",   "dynsrc",     "formaction",
+    "href",   "longdesc",   "lowsrc",   "manifest", "poster", "profile",    "src",
     "usemap", "xlink:href", "itemtype", "ping",     "srcset", "imagesrcset"};
 
 bool is_url_attribute(std::string_view name) noexcept {
@@ -157,18 +164,17 @@ bool valid_scheme(std::string_view scheme) noexcept {
 // their next sibling. Raw-text elements are skipped over.
 bool counts_for_depth(std::string_view name) noexcept {
   static constexpr std::string_view flat[] = {
-      "area",  "base",  "br",    "col",      "embed",    "hr",     "img",  "input",
-      "keygen", "link", "meta",  "param",    "source",   "track",  "wbr",  "image",
-      "basefont", "bgsound", "frame", "p", "li", "dt", "dd", "option", "optgroup", "rb",
-      "rt",    "rtc",   "rp",    "tr",       "td",       "th",     "thead", "tbody",
-      "tfoot", "colgroup", "html", "head",   "body"};
+      "area",     "base",    "br",    "col",      "embed",  "hr",    "img", "input",
+      "keygen",   "link",    "meta",  "param",    "source", "track", "wbr", "image",
+      "basefont", "bgsound", "frame", "p",        "li",     "dt",    "dd",  "option",
+      "optgroup", "rb",      "rt",    "rtc",      "rp",     "tr",    "td",  "th",
+      "thead",    "tbody",   "tfoot", "colgroup", "html",   "head",  "body"};
   return std::find(std::begin(flat), std::end(flat), name) == std::end(flat);
 }
 
 bool is_raw_text_name(std::string_view name) noexcept {
-  static constexpr std::string_view raw[] = {"script",  "style",    "noscript", "xmp",
-                                             "iframe",  "noembed",  "noframes", "title",
-                                             "textarea"};
+  static constexpr std::string_view raw[] = {"script",  "style",    "noscript", "xmp",     "iframe",
+                                             "noembed", "noframes", "title",    "textarea"};
   return std::find(std::begin(raw), std::end(raw), name) != std::end(raw);
 }
 
@@ -185,8 +191,8 @@ std::size_t unstable_char_at(std::string_view t, std::size_t i) noexcept {
   const unsigned c = b(0);
   if (c < 0x20) return (c == '\t' || c == '\n' || c == '\f' || c == '\r') ? 0 : 1;
   if (c == 0x7F) return 1;
-  if (c == 0xC2 && b(1) >= 0x80 && b(1) <= 0x9F) return 2;                  // U+0080-009F
-  if (c == 0xEF && b(1) == 0xB7 && b(2) >= 0x90 && b(2) <= 0xAF) return 3;  // U+FDD0-FDEF
+  if (c == 0xC2 && b(1) >= 0x80 && b(1) <= 0x9F) return 2;                    // U+0080-009F
+  if (c == 0xEF && b(1) == 0xB7 && b(2) >= 0x90 && b(2) <= 0xAF) return 3;    // U+FDD0-FDEF
   if (c == 0xEF && b(1) == 0xBF && (b(2) == 0xBE || b(2) == 0xBF)) return 3;  // U+FFFE/F
   if (c >= 0xF0 && c <= 0xF4 && (b(1) & 0x0F) == 0x0F && b(2) == 0xBF &&
       (b(3) == 0xBE || b(3) == 0xBF))
@@ -239,12 +245,12 @@ html_sanitizer_options html_sanitizer_options::strict() {
 
 html_sanitizer_options html_sanitizer_options::rich_text() {
   html_sanitizer_options o;
-  o.tags = {"h1",   "h2",     "h3",     "h4",     "h5",     "h6",   "p",     "br",   "hr",
-            "div",  "span",   "blockquote", "pre", "code",  "kbd",  "samp",  "b",    "i",
-            "u",    "s",      "em",     "strong", "small",  "sub",  "sup",   "mark", "del",
-            "ins",  "abbr",   "q",      "ul",     "ol",     "li",   "dl",    "dt",   "dd",
-            "a",    "img",    "figure", "figcaption", "table", "caption", "thead", "tbody",
-            "tfoot", "tr",    "th",     "td"};
+  o.tags = {"h1",    "h2",      "h3",    "h4",         "h5",    "h6",     "p",      "br",
+            "hr",    "div",     "span",  "blockquote", "pre",   "code",   "kbd",    "samp",
+            "b",     "i",       "u",     "s",          "em",    "strong", "small",  "sub",
+            "sup",   "mark",    "del",   "ins",        "abbr",  "q",      "ul",     "ol",
+            "li",    "dl",      "dt",    "dd",         "a",     "img",    "figure", "figcaption",
+            "table", "caption", "thead", "tbody",      "tfoot", "tr",     "th",     "td"};
   o.global_attributes = {"title", "lang", "dir"};
   o.attributes = {{"a", {"href"}},
                   {"img", {"src", "srcset", "alt", "width", "height"}},
@@ -260,10 +266,14 @@ html_sanitizer_options html_sanitizer_options::rich_text() {
 
 std::string_view sanitized_html::refusal_message() const noexcept {
   switch (refusal) {
-    case html_refusal::none: return "";
-    case html_refusal::too_large: return "HTML input is larger than the limit";
-    case html_refusal::too_many_tags: return "HTML input has more tags than the limit";
-    case html_refusal::too_deep: return "HTML input nests deeper than the limit";
+    case html_refusal::none:
+      return "";
+    case html_refusal::too_large:
+      return "HTML input is larger than the limit";
+    case html_refusal::too_many_tags:
+      return "HTML input has more tags than the limit";
+    case html_refusal::too_deep:
+      return "HTML input nests deeper than the limit";
   }
   return "";
 }
@@ -274,7 +284,7 @@ std::string_view sanitized_html::refusal_message() const noexcept {
 struct html_sanitizer::compiled {
   html_sanitizer_options options;
   tag_set allowed;
-  std::vector<std::string> global;                     // sorted
+  std::vector<std::string> global;                          // sorted
   std::array<std::vector<std::string>, tag_count> per_tag;  // sorted
 
   bool attribute_allowed(GumboTag tag, std::string_view name) const {
@@ -330,8 +340,9 @@ html_sanitizer::html_sanitizer(const html_sanitizer_options& options) {
     c->allowed.set(tag);
   }
   if (c->allowed.test(GUMBO_TAG_TABLE) && !c->allowed.test(GUMBO_TAG_TBODY))
-    throw config_error("html_sanitizer: tag 'table' is allowed without 'tbody'; allow tbody "
-                       "too, since browsers insert it around rows");
+    throw config_error(
+        "html_sanitizer: tag 'table' is allowed without 'tbody'; allow tbody "
+        "too, since browsers insert it around rows");
 
   for (const auto& name : options.global_attributes) {
     check_attribute_name(name, "global attribute");
@@ -359,8 +370,9 @@ html_sanitizer::html_sanitizer(const html_sanitizer_options& options) {
                          "' runs script or embeds documents and can never be allowed; remove it");
   }
   if (options.max_depth < 1 || options.max_depth > 256)
-    throw config_error("html_sanitizer: max_depth must be 1 to 256 (browsers restructure trees "
-                       "deeper than 512); lower it");
+    throw config_error(
+        "html_sanitizer: max_depth must be 1 to 256 (browsers restructure trees "
+        "deeper than 512); lower it");
   if (options.max_input_bytes == 0 || options.max_input_bytes > (std::size_t{1} << 30))
     throw config_error("html_sanitizer: max_input_bytes must be 1 byte to 1 GiB; set a limit");
   if (options.max_start_tags == 0)
@@ -562,8 +574,10 @@ class writer {
     if (find_end_tag(t, 0, "style") != std::string_view::npos) return;
     for (std::size_t i = 0; i < t.size();) {
       const std::size_t drop = unstable_char_at(t, i);
-      if (drop == 0) out_.push_back(t[i++]);
-      else i += drop;
+      if (drop == 0)
+        out_.push_back(t[i++]);
+      else
+        i += drop;
     }
   }
 
@@ -584,8 +598,7 @@ class writer {
       ++r_.removed_elements;
       // In table structure the content of a removed element would be
       // moved out of the table by the parser: drop it.
-      if (c_.options.removed == removed_content::drop || table_context_tags.test(parent()))
-        return;
+      if (c_.options.removed == removed_content::drop || table_context_tags.test(parent())) return;
       children(n, walk_depth);
       return;
     }
@@ -618,8 +631,7 @@ class writer {
 
     // Table structure: only the proper children, only in their parents.
     if (p == GUMBO_TAG_TABLE)
-      return tag == GUMBO_TAG_CAPTION || tag == GUMBO_TAG_COLGROUP ||
-             table_section_tags.test(tag);
+      return tag == GUMBO_TAG_CAPTION || tag == GUMBO_TAG_COLGROUP || table_section_tags.test(tag);
     if (table_section_tags.test(p)) return tag == GUMBO_TAG_TR;
     if (p == GUMBO_TAG_TR) return tag == GUMBO_TAG_TD || tag == GUMBO_TAG_TH;
     if (p == GUMBO_TAG_COLGROUP) return tag == GUMBO_TAG_COL;
@@ -641,9 +653,8 @@ class writer {
     // element other than address, div and p lies between them.
     if (tag == GUMBO_TAG_LI || tag == GUMBO_TAG_DD || tag == GUMBO_TAG_DT) {
       for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
-        const bool same = tag == GUMBO_TAG_LI
-                              ? *it == GUMBO_TAG_LI
-                              : (*it == GUMBO_TAG_DD || *it == GUMBO_TAG_DT);
+        const bool same = tag == GUMBO_TAG_LI ? *it == GUMBO_TAG_LI
+                                              : (*it == GUMBO_TAG_DD || *it == GUMBO_TAG_DT);
         if (same) return false;
         if (list_stop_tags.test(*it)) break;
       }

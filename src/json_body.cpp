@@ -66,7 +66,8 @@ class bounded_builder {
     return true;
   }
 
-  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& ex) {
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) {
     // The position counts the characters read, the bad one included.
     std::size_t offset = std::min(position == 0 ? 0 : position - 1, text_.size());
     std::size_t line = 1, line_start = 0;
@@ -77,12 +78,12 @@ class bounded_builder {
       }
     std::size_t column = offset - line_start + 1;
     std::string what = ex.id == 406 ? "number out of range" : "invalid JSON";
-    error_ = json_error{"invalid_json",
-                        what + " at line " + std::to_string(line) + ", column " +
-                            std::to_string(column),
-                        {},
-                        line,
-                        column};
+    error_ =
+        json_error{"invalid_json",
+                   what + " at line " + std::to_string(line) + ", column " + std::to_string(column),
+                   {},
+                   line,
+                   column};
     return false;
   }
 
@@ -113,8 +114,8 @@ class bounded_builder {
   template <class V>
   json* put(V&& v) {
     if (++count_ > limits_.max_values) {
-      error_ = json_error{"too_big",
-                          "more than " + std::to_string(limits_.max_values) + " values", {}, 0, 0};
+      error_ = json_error{
+          "too_big", "more than " + std::to_string(limits_.max_values) + " values", {}, 0, 0};
       return nullptr;
     }
     if (stack_.empty()) {
@@ -136,9 +137,8 @@ class bounded_builder {
       std::string where;
       if (!stack_.empty()) {
         const auto& top = stack_.back();
-        where = top.container->is_array()
-                    ? std::to_string(top.container->size())
-                    : (top.key != nullptr ? cut(*top.key) : std::string());
+        where = top.container->is_array() ? std::to_string(top.container->size())
+                                          : (top.key != nullptr ? cut(*top.key) : std::string());
       }
       error_ = json_error{"too_deep",
                           "nested deeper than " + std::to_string(limits_.max_depth) + " levels",
@@ -172,8 +172,7 @@ json_parse_result parse_json(std::string_view text, const json_limits& limits) {
     // sax_parse reports through the builder; this is for allocation failure.
     ok = false;
   }
-  if (!ok && !result.error)
-    result.error = json_error{"invalid_json", "invalid JSON", {}, 0, 0};
+  if (!ok && !result.error) result.error = json_error{"invalid_json", "invalid JSON", {}, 0, 0};
   if (!result.ok()) result.value = nullptr;
   return result;
 }

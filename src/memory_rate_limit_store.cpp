@@ -180,8 +180,7 @@ asio::awaitable<rate_decision> memory_rate_limit_store::consume(std::string_view
 }
 
 asio::awaitable<void> memory_rate_limit_store::refund(std::string_view key,
-                                                      const rate_policy& policy,
-                                                      std::uint64_t cost,
+                                                      const rate_policy& policy, std::uint64_t cost,
                                                       const rate_decision& taken) {
   refund_now(key, policy, cost, taken);
   co_return;

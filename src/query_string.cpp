@@ -153,7 +153,8 @@ struct query_parser {
 
       auto eq = part.find('=');
       std::string_view key = part.substr(0, eq);
-      std::string_view value = eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
+      std::string_view value =
+          eq == std::string_view::npos ? std::string_view{} : part.substr(eq + 1);
       if (key.empty()) continue;
       if (++result.params.size_ > opt.max_parameters) {
         fail({}, "too_many_parameters",

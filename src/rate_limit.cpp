@@ -4,8 +4,8 @@
 #include "portcullis/errc.hpp"
 #include "portcullis/memory_rate_limit_store.hpp"
 
-#include <nlohmann/json.hpp>
 #include <openssl/sha.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -86,11 +86,16 @@ std::int64_t retry_after_seconds(nanoseconds wait) noexcept {
 
 std::string_view to_string(rate_limit_headers h) noexcept {
   switch (h) {
-    case rate_limit_headers::none: return "none";
-    case rate_limit_headers::draft6: return "draft-6";
-    case rate_limit_headers::draft7: return "draft-7";
-    case rate_limit_headers::draft8: return "draft-8";
-    case rate_limit_headers::ietf: return "ietf";
+    case rate_limit_headers::none:
+      return "none";
+    case rate_limit_headers::draft6:
+      return "draft-6";
+    case rate_limit_headers::draft7:
+      return "draft-7";
+    case rate_limit_headers::draft8:
+      return "draft-8";
+    case rate_limit_headers::ietf:
+      return "ietf";
   }
   return "unknown";
 }
@@ -132,7 +137,8 @@ rate_key_function ip_and_body_field(std::string field, unsigned v6_prefix) {
     auto pick = [&](const nlohmann::json& body) {
       if (!body.is_object()) return;
       auto it = body.find(field);
-      if (it != body.end() && it->is_string()) value = normalized(it->get_ref<const std::string&>());
+      if (it != body.end() && it->is_string())
+        value = normalized(it->get_ref<const std::string&>());
     };
     if (ctx.body) {
       pick(*ctx.body);
@@ -201,8 +207,9 @@ rate_limit::rate_limit(rate_limit_options o) : impl_(std::make_unique<impl>(std:
     throw config_error("rate_limit: name '" + opt.name +
                        "' must be [a-z0-9_]+ (it names counters, logs and store keys)");
   if (!opt.policy)
-    throw config_error(what + ": policy is missing; set one, e.g. "
-                              "rate_policy::fixed_window(rate::per_minute(100))");
+    throw config_error(what +
+                       ": policy is missing; set one, e.g. "
+                       "rate_policy::fixed_window(rate::per_minute(100))");
   opt.policy->validate(what + ": policy");
   for (std::size_t i = 0; i < opt.tiers.size(); ++i) {
     const auto& [tier, p] = opt.tiers[i];
@@ -215,30 +222,31 @@ rate_limit::rate_limit(rate_limit_options o) : impl_(std::make_unique<impl>(std:
   if (!opt.key)
     throw config_error(what + ": key is empty; give a key function, e.g. rate_key::client_ip()");
   if (static_cast<unsigned>(opt.headers) > static_cast<unsigned>(rate_limit_headers::ietf))
-    throw config_error(what + ": headers has no such form; use none, draft6, draft7, draft8 "
-                              "or ietf");
+    throw config_error(what +
+                       ": headers has no such form; use none, draft6, draft7, draft8 "
+                       "or ietf");
   if (!(opt.near_limit > 0.0 && opt.near_limit <= 1.0))
     throw config_error(what + ": near_limit must be within (0, 1], e.g. 0.8");
   if (static_cast<unsigned>(opt.on_store_error) > 1)
     throw config_error(what + ": on_store_error must be fail_open or fail_closed");
-  if (!opt.succeeded)
-    opt.succeeded = [](const response& r) { return r.result_int() < 400; };
+  if (!opt.succeeded) opt.succeeded = [](const response& r) { return r.result_int() < 400; };
   if (!opt.store) opt.store = std::make_shared<memory_rate_limit_store>();
   if (opt.key_prefix.empty()) opt.key_prefix = opt.name;
   impl_->prefix = opt.key_prefix + ":";
   if (!opt.store->claim_prefix(opt.key_prefix))
     throw config_error(what + ": another limiter on the same store already uses key prefix '" +
-                       opt.key_prefix + "'; the two would count each other's requests. Give "
-                                        "each limiter its own name or key_prefix");
+                       opt.key_prefix +
+                       "'; the two would count each other's requests. Give "
+                       "each limiter its own name or key_prefix");
   impl_->needs_partition =
       opt.headers == rate_limit_headers::draft8 || opt.headers == rate_limit_headers::ietf;
-  impl_->draft8_name = std::to_string(opt.policy->limit()) + "-in-" +
-                       window_words(opt.policy->quota_period());
+  impl_->draft8_name =
+      std::to_string(opt.policy->limit()) + "-in-" + window_words(opt.policy->quota_period());
 
   // Windows under a second cannot be told to clients: headers carry seconds.
   auto short_window = [&](const rate_policy& p) {
-    return p.algorithm() != rate_algorithm::token_bucket &&
-           p.algorithm() != rate_algorithm::gcra && p.window() < std::chrono::seconds(1);
+    return p.algorithm() != rate_algorithm::token_bucket && p.algorithm() != rate_algorithm::gcra &&
+           p.window() < std::chrono::seconds(1);
   };
   bool any_short = short_window(*opt.policy);
   for (const auto& t : opt.tiers) any_short = any_short || short_window(t.second);
@@ -252,12 +260,19 @@ rate_limit::rate_limit(rate_limit_options o) : impl_(std::make_unique<impl>(std:
 }
 
 rate_limit::~rate_limit() {
-  if (impl_ && impl_->options.store) impl_->options.store->release_prefix(impl_->options.key_prefix);
+  if (impl_ && impl_->options.store)
+    impl_->options.store->release_prefix(impl_->options.key_prefix);
 }
 
-const counter_set* rate_limit::counters() const noexcept { return &impl_->counters; }
-const rate_limit_options& rate_limit::options() const noexcept { return impl_->options; }
-rate_limit_store& rate_limit::store() const noexcept { return *impl_->options.store; }
+const counter_set* rate_limit::counters() const noexcept {
+  return &impl_->counters;
+}
+const rate_limit_options& rate_limit::options() const noexcept {
+  return impl_->options;
+}
+rate_limit_store& rate_limit::store() const noexcept {
+  return *impl_->options.store;
+}
 
 std::string rate_limit::store_key(std::string_view key) const {
   return impl_->prefix + std::string(key);
@@ -272,8 +287,9 @@ void rate_limit::audit(const chain& c) const {
   if (!all) return;
   impl_->counters.add(c_misuse);
   impl_->warn(impl_->forwarding_warning, "rate_limit.trusts_everyone",
-              {{"hint", "trusted_proxies covers every address: clients choose their own key; "
-                        "list only your proxies"}});
+              {{"hint",
+                "trusted_proxies covers every address: clients choose their own key; "
+                "list only your proxies"}});
 }
 
 void rate_limit::impl::write_headers(response& res, const context& ctx) const {
@@ -288,20 +304,27 @@ void rate_limit::impl::write_headers(response& res, const context& ctx) const {
     const auto& a = notes[i];
     const auto& b = *worst;
     bool more;
-    if (a.allowed != b.allowed) more = !a.allowed;
-    else if (!a.allowed) more = a.retry_after > b.retry_after;
-    else if (a.remaining != b.remaining) more = a.remaining < b.remaining;
-    else more = a.reset > b.reset;
+    if (a.allowed != b.allowed)
+      more = !a.allowed;
+    else if (!a.allowed)
+      more = a.retry_after > b.retry_after;
+    else if (a.remaining != b.remaining)
+      more = a.remaining < b.remaining;
+    else
+      more = a.reset > b.reset;
     if (more) worst = &a;
   }
   auto t_of = [](const rate_limit_note& x) {
     return x.allowed ? seconds_up(x.reset) : retry_after_seconds(x.retry_after);
   };
-  auto w_of = [](const rate_limit_note& x) { return std::max<std::int64_t>(1, seconds_up(x.window)); };
+  auto w_of = [](const rate_limit_note& x) {
+    return std::max<std::int64_t>(1, seconds_up(x.window));
+  };
 
   std::string policy_list, state_list;
   switch (options.headers) {
-    case rate_limit_headers::none: break;
+    case rate_limit_headers::none:
+      break;
     case rate_limit_headers::draft6:
     case rate_limit_headers::draft7: {
       for (std::size_t i = 0; i < n; ++i) {
@@ -343,9 +366,9 @@ void rate_limit::impl::write_headers(response& res, const context& ctx) const {
   }
   if (options.legacy_headers) {
     // An epoch time, unlike the drafts' delta seconds.
-    const auto epoch = std::chrono::duration_cast<std::chrono::seconds>(
-                           ctx.time().wall_now().time_since_epoch())
-                           .count();
+    const auto epoch =
+        std::chrono::duration_cast<std::chrono::seconds>(ctx.time().wall_now().time_since_epoch())
+            .count();
     const std::int64_t wait = worst->allowed ? seconds_up(worst->reset) : t_of(*worst);
     res.set("X-RateLimit-Limit", std::to_string(worst->limit));
     res.set("X-RateLimit-Remaining", std::to_string(worst->remaining));
@@ -367,8 +390,7 @@ void rate_limit::impl::write_headers(response& res, const context& ctx) const {
   }
 }
 
-asio::awaitable<response> rate_limit::handle(request& req, context& ctx,
-                                             next_handler next) const {
+asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_handler next) const {
   const impl& m = *impl_;
   const auto& opt = m.options;
 
@@ -397,8 +419,9 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx,
     m.counters.add(c_misuse);
     m.warn(m.forwarding_warning, "rate_limit.untrusted_forwarding",
            {{"peer", ctx.peer_address.to_string()},
-            {"hint", "a forwarding header came from a peer that is not a trusted proxy; add "
-                     "your proxy to trusted_proxies or every client behind it shares one key"}});
+            {"hint",
+             "a forwarding header came from a peer that is not a trusted proxy; add "
+             "your proxy to trusted_proxies or every client behind it shares one key"}});
   }
 
   const std::uint64_t cost = opt.cost ? opt.cost(req, ctx) : 1;
@@ -415,15 +438,17 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx,
   rate_decision d;
   bool store_ok = true;
   try {
-    if (opt.store->synchronous()) d = opt.store->consume_now(key, policy, cost);
-    else d = co_await opt.store->consume(key, policy, cost);
+    if (opt.store->synchronous())
+      d = opt.store->consume_now(key, policy, cost);
+    else
+      d = co_await opt.store->consume(key, policy, cost);
   } catch (const std::system_error& e) {
     store_ok = false;
     m.counters.add(c_store_errors);
-    m.warn(m.store_warning, "rate_limit.store_error",
-           {{"error", std::string_view(e.what())},
-            {"policy", opt.on_store_error == store_failure::fail_open ? "fail_open"
-                                                                      : "fail_closed"}});
+    m.warn(
+        m.store_warning, "rate_limit.store_error",
+        {{"error", std::string_view(e.what())},
+         {"policy", opt.on_store_error == store_failure::fail_open ? "fail_open" : "fail_closed"}});
   }
   if (!store_ok) {
     if (opt.on_store_error == store_failure::fail_closed) {
@@ -490,8 +515,10 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx,
     const bool ok = !failure && opt.succeeded(*res);
     if ((ok && opt.skip_successful) || (!ok && opt.skip_failed)) {
       try {
-        if (opt.store->synchronous()) opt.store->refund_now(key, policy, cost, d);
-        else co_await opt.store->refund(key, policy, cost, d);
+        if (opt.store->synchronous())
+          opt.store->refund_now(key, policy, cost, d);
+        else
+          co_await opt.store->refund(key, policy, cost, d);
         m.counters.add(c_refunded);
       } catch (const std::system_error& e) {
         m.counters.add(c_store_errors);

@@ -37,11 +37,16 @@ std::string rate::to_string() const {
 
 std::string_view to_string(rate_algorithm a) noexcept {
   switch (a) {
-    case rate_algorithm::fixed_window: return "fixed_window";
-    case rate_algorithm::sliding_window_log: return "sliding_window_log";
-    case rate_algorithm::sliding_window_counter: return "sliding_window_counter";
-    case rate_algorithm::token_bucket: return "token_bucket";
-    case rate_algorithm::gcra: return "gcra";
+    case rate_algorithm::fixed_window:
+      return "fixed_window";
+    case rate_algorithm::sliding_window_log:
+      return "sliding_window_log";
+    case rate_algorithm::sliding_window_counter:
+      return "sliding_window_counter";
+    case rate_algorithm::token_bucket:
+      return "token_bucket";
+    case rate_algorithm::gcra:
+      return "gcra";
   }
   return "unknown";
 }
@@ -60,8 +65,10 @@ rate_algorithm parse_rate_algorithm(std::string_view name) {
 std::uint64_t rate_policy::limit() const noexcept {
   switch (algorithm_) {
     case rate_algorithm::token_bucket:
-    case rate_algorithm::gcra: return burst();
-    default: return rate_.count();
+    case rate_algorithm::gcra:
+      return burst();
+    default:
+      return rate_.count();
   }
 }
 
@@ -75,15 +82,17 @@ nanoseconds rate_policy::quota_period() const noexcept {
     case rate_algorithm::token_bucket:
     case rate_algorithm::gcra:
       return nanoseconds{emission_interval().count() * static_cast<std::int64_t>(burst())};
-    default: return rate_.period();
+    default:
+      return rate_.period();
   }
 }
 
 void rate_policy::validate(std::string_view what) const {
   const std::string w(what);
   if (rate_.count() == 0)
-    throw config_error(w + ": a rate of 0 requests allows nothing; give at least 1 (or do not "
-                           "install the limiter)");
+    throw config_error(w +
+                       ": a rate of 0 requests allows nothing; give at least 1 (or do not "
+                       "install the limiter)");
   if (rate_.period().count() < one_ms)
     throw config_error(w + ": a period of " + duration_text(rate_.period()) +
                        " is shorter than 1 ms; build the rate with rate::per_second(n), "
@@ -94,16 +103,17 @@ void rate_policy::validate(std::string_view what) const {
       algorithm_ == rate_algorithm::token_bucket || algorithm_ == rate_algorithm::gcra;
   if (!bucket && burst_ != 0 && burst_ != rate_.count())
     throw config_error(w + ": burst applies to token_bucket and gcra only; a " +
-                       std::string(portcullis::to_string(algorithm_)) +
-                       "'s burst is its limit (" + std::to_string(rate_.count()) + ")");
+                       std::string(portcullis::to_string(algorithm_)) + "'s burst is its limit (" +
+                       std::to_string(rate_.count()) + ")");
   if (bucket && emission_interval().count() < 1)
     throw config_error(w + ": " + rate_.to_string() +
                        " is more than one request per nanosecond; use a longer period");
   if (bucket && static_cast<i128>(emission_interval().count()) * burst() > max_period)
     throw config_error(w + ": the burst takes over 366 days to refill; lower the burst");
   if (algorithm_ == rate_algorithm::sliding_window_log && rate_.count() > max_log_limit)
-    throw config_error(w + ": sliding_window_log keeps one timestamp per request and allows at "
-                           "most 100000 per window; use sliding_window_counter for " +
+    throw config_error(w +
+                       ": sliding_window_log keeps one timestamp per request and allows at "
+                       "most 100000 per window; use sliding_window_counter for " +
                        rate_.to_string());
 }
 
@@ -274,8 +284,7 @@ rate_decision token_bucket(rate_state& s, const rate_policy& p, std::uint64_t co
     // Refill in whole tokens; the fraction of a token carries over in start.
     const std::int64_t n = (now - s.start) / t;
     if (n > 0) {
-      s.count = static_cast<std::uint64_t>(
-          std::min<i128>(cap, static_cast<i128>(s.count) + n));
+      s.count = static_cast<std::uint64_t>(std::min<i128>(cap, static_cast<i128>(s.count) + n));
       s.start += n * t;
     }
   }
@@ -341,11 +350,16 @@ rate_decision apply_consume(rate_state& s, const rate_policy& p, std::uint64_t c
   const bool is_new = !same_policy(s, p) || now >= s.expires;
   if (is_new) reset_for(s, p);
   switch (p.algorithm()) {
-    case rate_algorithm::fixed_window: return fixed_window(s, p, cost, now, is_new);
-    case rate_algorithm::sliding_window_log: return sliding_log(s, cost, now);
-    case rate_algorithm::sliding_window_counter: return sliding_counter(s, cost, now, is_new);
-    case rate_algorithm::token_bucket: return token_bucket(s, p, cost, now, is_new);
-    case rate_algorithm::gcra: return gcra(s, p, cost, now, is_new);
+    case rate_algorithm::fixed_window:
+      return fixed_window(s, p, cost, now, is_new);
+    case rate_algorithm::sliding_window_log:
+      return sliding_log(s, cost, now);
+    case rate_algorithm::sliding_window_counter:
+      return sliding_counter(s, cost, now, is_new);
+    case rate_algorithm::token_bucket:
+      return token_bucket(s, p, cost, now, is_new);
+    case rate_algorithm::gcra:
+      return gcra(s, p, cost, now, is_new);
   }
   return {};
 }
@@ -364,8 +378,7 @@ void apply_refund(rate_state& s, const rate_policy& p, std::uint64_t cost,
       break;
     case rate_algorithm::sliding_window_log: {
       if (taken.stamp + w <= now) break;  // those entries have left already
-      auto [lo, hi] =
-          std::equal_range(s.log.begin() + s.log_head, s.log.end(), taken.stamp);
+      auto [lo, hi] = std::equal_range(s.log.begin() + s.log_head, s.log.end(), taken.stamp);
       const auto n = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(cost), hi - lo);
       s.log.erase(hi - n, hi);
       s.expires = s.log.size() == s.log_head ? now : s.log.back() + w;
@@ -380,8 +393,8 @@ void apply_refund(rate_state& s, const rate_policy& p, std::uint64_t cost,
       if (back <= earned) break;
       const std::int64_t n = (now - s.start) / t;
       if (n > 0) {
-        s.count = static_cast<std::uint64_t>(
-            std::min<i128>(s.burst, static_cast<i128>(s.count) + n));
+        s.count =
+            static_cast<std::uint64_t>(std::min<i128>(s.burst, static_cast<i128>(s.count) + n));
         s.start += n * t;
       }
       s.count = std::min<std::uint64_t>(s.burst, s.count + (back - earned));

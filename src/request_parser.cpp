@@ -9,8 +9,21 @@ namespace {
 constexpr bool is_tchar(unsigned char c) noexcept {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -206,8 +219,7 @@ bool request_parser::read_fields(std::string_view block) {
       version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9')
     return bad("malformed request line");
   if (version[5] != '1' || version[7] > '1') {
-    fail(http::status::http_version_not_supported, errc::bad_framing,
-         "HTTP version not supported");
+    fail(http::status::http_version_not_supported, errc::bad_framing, "HTTP version not supported");
     return false;
   }
   const unsigned v = version[7] == '1' ? 11 : 10;

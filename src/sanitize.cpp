@@ -30,9 +30,9 @@ bool is_zero_width(char32_t cp) noexcept {
 
 // Unicode White_Space (PropList.txt).
 bool is_white_space(char32_t cp) noexcept {
-  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 ||
-         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || cp == 0x3000;
+  return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+         cp == 0x205F || cp == 0x3000;
 }
 
 detail::normal_form form_of(normalization n) noexcept {
@@ -41,8 +41,7 @@ detail::normal_form form_of(normalization n) noexcept {
 
 // Replaces each invalid sequence by `replacement`; returns false instead
 // when `refuse` is set and the text is invalid.
-bool repair_utf8(std::string_view in, std::string& out, std::string_view replacement,
-                 bool refuse) {
+bool repair_utf8(std::string_view in, std::string& out, std::string_view replacement, bool refuse) {
   out.clear();
   out.reserve(in.size());
   for (std::size_t at = 0; at < in.size();) {
@@ -173,18 +172,106 @@ namespace {
 // PostgreSQL 15, Appendix C: "reserved" and "reserved (can be function or
 // type)". Sorted for binary search.
 constexpr std::string_view reserved_words[] = {
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
-    "authorization", "binary", "both", "case", "cast", "check", "collate", "collation",
-    "column", "concurrently", "constraint", "create", "cross", "current_catalog",
-    "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
-    "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except",
-    "false", "fetch", "for", "foreign", "freeze", "from", "full", "grant", "group", "having",
-    "ilike", "in", "initially", "inner", "intersect", "into", "is", "isnull", "join", "lateral",
-    "leading", "left", "like", "limit", "localtime", "localtimestamp", "natural", "not",
-    "notnull", "null", "offset", "on", "only", "or", "order", "outer", "overlaps", "placing",
-    "primary", "references", "returning", "right", "select", "session_user", "similar", "some",
-    "symmetric", "table", "tablesample", "then", "to", "trailing", "true", "union", "unique",
-    "user", "using", "variadic", "verbose", "when", "where", "window", "with",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "binary",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "fetch",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "group",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "intersect",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "not",
+    "notnull",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "outer",
+    "overlaps",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "right",
+    "select",
+    "session_user",
+    "similar",
+    "some",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "to",
+    "trailing",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
 };
 
 bool is_reserved(std::string_view name) noexcept {
@@ -299,15 +386,17 @@ order_by_map::choice order_by_map::resolve(std::string_view requested) const noe
 namespace {
 
 bool is_separator_like(char32_t cp) noexcept {
-  return cp == '/' || cp == '\\' || cp == 0x2215 || cp == 0x2044 || cp == 0x29F8 ||
-         cp == 0xFF0F || cp == 0xFF3C;
+  return cp == '/' || cp == '\\' || cp == 0x2215 || cp == 0x2044 || cp == 0x29F8 || cp == 0xFF0F ||
+         cp == 0xFF3C;
 }
 
 bool is_windows_invalid(char32_t cp) noexcept {
   return cp == ':' || cp == '<' || cp == '>' || cp == '"' || cp == '|' || cp == '?' || cp == '*';
 }
 
-char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+char ascii_lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 // CON, PRN, AUX, NUL, COM0-9, LPT0-9, CONIN$, CONOUT$, CLOCK$ (Windows
 // refuses them as a base name, with any extension, and with spaces before
@@ -317,17 +406,18 @@ bool is_windows_device(std::string_view name) noexcept {
   while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
   std::string lower;
   for (char c : base) lower.push_back(ascii_lower(c));
-  static constexpr std::array<std::string_view, 7> fixed = {"con",   "prn",    "aux",   "nul",
-                                                           "conin$", "conout$", "clock$"};
+  static constexpr std::array<std::string_view, 7> fixed = {"con",    "prn",     "aux",   "nul",
+                                                            "conin$", "conout$", "clock$"};
   if (std::find(fixed.begin(), fixed.end(), lower) != fixed.end()) return true;
   return lower.size() == 4 && (lower.starts_with("com") || lower.starts_with("lpt")) &&
          lower[3] >= '0' && lower[3] <= '9';
 }
 
 std::string_view strip_ends(std::string_view name) {
-  name = trim_by(name, [](char32_t cp) { return cp == '.' || cp == '-' || is_white_space(cp); },
-                 true, false);
-  return trim_by(name, [](char32_t cp) { return cp == '.' || is_white_space(cp); }, false, true);
+  name = trim_by(
+      name, [](char32_t cp) { return cp == '.' || cp == '-' || is_white_space(cp); }, true, false);
+  return trim_by(
+      name, [](char32_t cp) { return cp == '.' || is_white_space(cp); }, false, true);
 }
 
 // Cuts valid UTF-8 `name` to `max` bytes, keeping an extension of at most

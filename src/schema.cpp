@@ -51,10 +51,14 @@ std::size_t code_points(std::string_view s) {
 // The lowest and highest integer a target type holds.
 std::pair<double, double> target_range(detail::int_target t) {
   switch (t) {
-    case detail::int_target::i32: return {-2147483648.0, 2147483647.0};
-    case detail::int_target::u32: return {0.0, 4294967295.0};
-    case detail::int_target::u64: return {0.0, 18446744073709551615.0};
-    case detail::int_target::i64: break;
+    case detail::int_target::i32:
+      return {-2147483648.0, 2147483647.0};
+    case detail::int_target::u32:
+      return {0.0, 4294967295.0};
+    case detail::int_target::u64:
+      return {0.0, 18446744073709551615.0};
+    case detail::int_target::i64:
+      break;
   }
   return {-9223372036854775808.0, 9223372036854775807.0};
 }
@@ -102,8 +106,9 @@ void seal(schema_node& n) {
     nlohmann::json copy = *n.default_value;
     auto issues = detail::check_value(n, copy, 1);
     if (!issues.empty())
-      fail("the default value " + n.default_value->dump().substr(0, 64) + " fails its own schema (" +
-               std::string(issues[0].code) + ": " + issues[0].message + ")",
+      fail("the default value " + n.default_value->dump().substr(0, 64) +
+               " fails its own schema (" + std::string(issues[0].code) + ": " + issues[0].message +
+               ")",
            "change the default or the checks");
   }
 }
@@ -133,12 +138,24 @@ schema schema::with(F&& change) const {
   return schema(std::move(n));
 }
 
-schema schema::any() { return schema(make(schema_kind::any)); }
-schema schema::string() { return schema(make(schema_kind::string)); }
-schema schema::number() { return schema(make(schema_kind::number)); }
-schema schema::integer() { return schema(make(schema_kind::integer)); }
-schema schema::boolean() { return schema(make(schema_kind::boolean)); }
-schema schema::null() { return schema(make(schema_kind::null)); }
+schema schema::any() {
+  return schema(make(schema_kind::any));
+}
+schema schema::string() {
+  return schema(make(schema_kind::string));
+}
+schema schema::number() {
+  return schema(make(schema_kind::number));
+}
+schema schema::integer() {
+  return schema(make(schema_kind::integer));
+}
+schema schema::boolean() {
+  return schema(make(schema_kind::boolean));
+}
+schema schema::null() {
+  return schema(make(schema_kind::null));
+}
 
 namespace {
 schema_node int_node(detail::int_target t) {
@@ -281,8 +298,7 @@ schema schema::discriminated_union(std::string key, std::vector<schema> options)
 
 schema schema::min(double bound) const {
   return with([&](schema_node& n) {
-    require(n, {schema_kind::string, schema_kind::array, schema_kind::number,
-                schema_kind::integer},
+    require(n, {schema_kind::string, schema_kind::array, schema_kind::number, schema_kind::integer},
             "min()");
     if (n.kind == schema_kind::string || n.kind == schema_kind::array) {
       n.min_length = whole_length(bound, "min()");
@@ -296,8 +312,7 @@ schema schema::min(double bound) const {
 
 schema schema::max(double bound) const {
   return with([&](schema_node& n) {
-    require(n, {schema_kind::string, schema_kind::array, schema_kind::number,
-                schema_kind::integer},
+    require(n, {schema_kind::string, schema_kind::array, schema_kind::number, schema_kind::integer},
             "max()");
     if (n.kind == schema_kind::string || n.kind == schema_kind::array) {
       n.max_length = whole_length(bound, "max()");
@@ -385,8 +400,8 @@ schema schema::url(std::vector<std::string> schemes) const {
     for (auto& s : schemes) {
       std::transform(s.begin(), s.end(), s.begin(),
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      if (s.empty() || s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") !=
-                           std::string::npos)
+      if (s.empty() ||
+          s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") != std::string::npos)
         fail("url() scheme \"" + s + "\" is not a scheme", "give schemes such as \"https\"");
     }
     n.url_schemes = std::move(schemes);
@@ -498,8 +513,7 @@ schema schema::default_with(std::function<nlohmann::json()> make) const {
   });
 }
 
-schema schema::refine(std::function<bool(const nlohmann::json&)> check,
-                      std::string message) const {
+schema schema::refine(std::function<bool(const nlohmann::json&)> check, std::string message) const {
   return with([&](schema_node& n) {
     if (!check) fail("refine() needs a function", "pass a callable");
     if (message.empty()) fail("refine() needs a message", "say what the check wants");
@@ -509,14 +523,16 @@ schema schema::refine(std::function<bool(const nlohmann::json&)> check,
 
 schema schema::coerce() const {
   return with([](schema_node& n) {
-    require(n, {schema_kind::number, schema_kind::integer, schema_kind::boolean,
-                schema_kind::string},
+    require(n,
+            {schema_kind::number, schema_kind::integer, schema_kind::boolean, schema_kind::string},
             "coerce()");
     n.coerce = true;
   });
 }
 
-std::string_view schema::kind_name() const noexcept { return detail::kind_word(*node_); }
+std::string_view schema::kind_name() const noexcept {
+  return detail::kind_word(*node_);
+}
 
 bool schema::is_object_like() const noexcept {
   return node_->kind == schema_kind::object || node_->kind == schema_kind::record;

@@ -32,8 +32,9 @@ class loader {
 
     for (const auto& [key, value] : d.items())
       if (!allowed(type).count(key))
-        fail(where, "has the member \"" + key.substr(0, 64) + "\", which a " + type +
-                        " schema does not take",
+        fail(where,
+             "has the member \"" + key.substr(0, 64) + "\", which a " + type +
+                 " schema does not take",
              "remove it or check its spelling");
     return s;
   }
@@ -65,36 +66,40 @@ class loader {
   static bool flag(const json& d, const char* key, const std::string& where) {
     auto it = d.find(key);
     if (it == d.end()) return false;
-    if (!it->is_boolean()) fail(where, std::string("\"") + key + "\" is not true or false",
-                                "give a boolean");
+    if (!it->is_boolean())
+      fail(where, std::string("\"") + key + "\" is not true or false", "give a boolean");
     return it->get<bool>();
   }
 
   static double number(const json& d, const char* key, const std::string& where) {
     const json& v = d.at(key);
-    if (!v.is_number()) fail(where, std::string("\"") + key + "\" is not a number", "give a number");
+    if (!v.is_number())
+      fail(where, std::string("\"") + key + "\" is not a number", "give a number");
     return v.get<double>();
   }
 
   static std::string text(const json& d, const char* key, const std::string& where) {
     const json& v = d.at(key);
-    if (!v.is_string()) fail(where, std::string("\"") + key + "\" is not a string", "give a string");
+    if (!v.is_string())
+      fail(where, std::string("\"") + key + "\" is not a string", "give a string");
     return v.get<std::string>();
   }
 
   static const std::set<std::string>& allowed(const std::string& type) {
-    static const std::set<std::string> common{"type", "optional", "nullable", "default", "coerce",
-                                              "description"};
+    static const std::set<std::string> common{"type",    "optional", "nullable",
+                                              "default", "coerce",   "description"};
     auto with = [](std::initializer_list<const char*> more) {
       std::set<std::string> s = common;
       for (auto m : more) s.insert(m);
       return s;
     };
-    static const std::set<std::string> string_keys = with(
-        {"min", "max", "length", "pattern", "format", "schemes", "starts_with", "ends_with", "trim",
-         "case"});
-    static const std::set<std::string> number_keys = with({"min", "max", "gt", "lt", "multiple_of"});
-    static const std::set<std::string> array_keys = with({"items", "min", "max", "length", "unique"});
+    static const std::set<std::string> string_keys =
+        with({"min", "max", "length", "pattern", "format", "schemes", "starts_with", "ends_with",
+              "trim", "case"});
+    static const std::set<std::string> number_keys =
+        with({"min", "max", "gt", "lt", "multiple_of"});
+    static const std::set<std::string> array_keys =
+        with({"items", "min", "max", "length", "unique"});
     static const std::set<std::string> tuple_keys = with({"items", "rest"});
     static const std::set<std::string> object_keys = with({"fields", "unknown"});
     static const std::set<std::string> record_keys = with({"keys", "values"});
@@ -121,8 +126,7 @@ class loader {
     };
     auto require = [&](const char* key) -> const json& {
       auto it = d.find(key);
-      if (it == d.end())
-        fail(where, "a " + type + " schema needs \"" + key + "\"", "add it");
+      if (it == d.end()) fail(where, "a " + type + " schema needs \"" + key + "\"", "add it");
       return *it;
     };
 
@@ -146,7 +150,8 @@ class loader {
       return wrap(where, [&] { return schema::enumeration(std::move(values)); });
     }
     if (type == "literal") return wrap(where, [&] { return schema::literal(require("value")); });
-    if (type == "array") return wrap(where, [&] { return schema::array(child(require("items"), "items")); });
+    if (type == "array")
+      return wrap(where, [&] { return schema::array(child(require("items"), "items")); });
     if (type == "tuple") {
       const json& items = require("items");
       if (!items.is_array()) fail(where, "a tuple's \"items\" is not an array", "list the schemas");

@@ -5,10 +5,10 @@
 #include "portcullis/detail/schema_node.hpp"
 #include "portcullis/errc.hpp"
 
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 #include <re2/re2.h>
 #include <utf8proc.h>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 
 #include <algorithm>
 #include <array>
@@ -27,19 +27,32 @@ namespace detail {
 
 std::string_view kind_word(const schema_node& n) noexcept {
   switch (n.kind) {
-    case schema_kind::any: return "any";
-    case schema_kind::string: return "string";
-    case schema_kind::number: return "number";
-    case schema_kind::integer: return "int";
-    case schema_kind::boolean: return "boolean";
-    case schema_kind::null: return "null";
-    case schema_kind::enumeration: return "enum";
-    case schema_kind::literal: return "literal";
-    case schema_kind::array: return "array";
-    case schema_kind::tuple: return "tuple";
-    case schema_kind::object: return "object";
-    case schema_kind::record: return "record";
-    case schema_kind::union_of: return "union";
+    case schema_kind::any:
+      return "any";
+    case schema_kind::string:
+      return "string";
+    case schema_kind::number:
+      return "number";
+    case schema_kind::integer:
+      return "int";
+    case schema_kind::boolean:
+      return "boolean";
+    case schema_kind::null:
+      return "null";
+    case schema_kind::enumeration:
+      return "enum";
+    case schema_kind::literal:
+      return "literal";
+    case schema_kind::array:
+      return "array";
+    case schema_kind::tuple:
+      return "tuple";
+    case schema_kind::object:
+      return "object";
+    case schema_kind::record:
+      return "record";
+    case schema_kind::union_of:
+      return "union";
   }
   return "any";
 }
@@ -63,11 +76,16 @@ std::string_view bounded(std::string_view s) {
 
 std::string_view type_of(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "array";
-    case json::value_t::object: return "object";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "boolean";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::array:
+      return "array";
+    case json::value_t::object:
+      return "object";
     case json::value_t::number_float: {
       double d = v.get<double>();
       if (std::isnan(d)) return "NaN";
@@ -75,20 +93,23 @@ std::string_view type_of(const json& v) {
       return "number";
     }
     case json::value_t::number_integer:
-    case json::value_t::number_unsigned: return "number";
-    default: return "unknown";
+    case json::value_t::number_unsigned:
+      return "number";
+    default:
+      return "unknown";
   }
 }
 
 // A number as a JSON value: whole numbers as integers (so that bounds read
 // "12", not "12.0").
 json number_json(double x) {
-  if (x == std::floor(x) && std::fabs(x) < 9007199254740992.0)
-    return static_cast<std::int64_t>(x);
+  if (x == std::floor(x) && std::fabs(x) < 9007199254740992.0) return static_cast<std::int64_t>(x);
   return x;
 }
 
-std::string number_text(double x) { return number_json(x).dump(); }
+std::string number_text(double x) {
+  return number_json(x).dump();
+}
 
 json int128_json(int128 x) {
   if (x < 0) return static_cast<std::int64_t>(x);
@@ -327,8 +348,7 @@ bool is_white_space(utf8proc_int32_t c) {
   if (c == '\t' || c == '\n' || c == 0x0B || c == '\f' || c == '\r' || c == 0x85 || c == 0xFEFF)
     return true;
   auto cat = utf8proc_category(c);
-  return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL ||
-         cat == UTF8PROC_CATEGORY_ZP;
+  return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP;
 }
 
 void trim_in_place(std::string& s) {
@@ -502,7 +522,8 @@ bool run_string(const schema_node& n, json& v, run_state& st) {
         ok = false;
       }
       break;
-    case detail::string_format::none: break;
+    case detail::string_format::none:
+      break;
   }
   if (n.pattern && !RE2::FullMatch(s, *n.pattern)) {
     format_issue(st, "regex", "must match the pattern /" + n.pattern_source + "/",
@@ -571,10 +592,14 @@ bool run_number(const schema_node& n, json& v, run_state& st) {
 
 std::pair<int128, int128> target_range(detail::int_target t) {
   switch (t) {
-    case detail::int_target::i32: return {INT32_MIN, INT32_MAX};
-    case detail::int_target::u32: return {0, UINT32_MAX};
-    case detail::int_target::u64: return {0, static_cast<int128>(UINT64_MAX)};
-    case detail::int_target::i64: break;
+    case detail::int_target::i32:
+      return {INT32_MIN, INT32_MAX};
+    case detail::int_target::u32:
+      return {0, UINT32_MAX};
+    case detail::int_target::u64:
+      return {0, static_cast<int128>(UINT64_MAX)};
+    case detail::int_target::i64:
+      break;
   }
   return {INT64_MIN, INT64_MAX};
 }
@@ -599,8 +624,8 @@ bool run_integer(const schema_node& n, json& v, run_state& st) {
     }
     constexpr double exact = 9007199254740992.0;
     if (std::fabs(d) > exact) {
-      bound_issue(st, d < 0, "int", d < 0 ? json(-9007199254740991) : json(9007199254740991),
-                  true, "too large to be exact");
+      bound_issue(st, d < 0, "int", d < 0 ? json(-9007199254740991) : json(9007199254740991), true,
+                  "too large to be exact");
       return false;
     }
     x = static_cast<std::int64_t>(d);
@@ -793,9 +818,8 @@ bool run_record(const schema_node& n, json& v, run_state& st) {
 json issues_json(const std::vector<issue>& issues, std::size_t cap) {
   json out = json::array();
   for (std::size_t i = 0; i < issues.size() && i < cap; ++i)
-    out.push_back({{"field", issues[i].field},
-                   {"code", issues[i].code},
-                   {"message", issues[i].message}});
+    out.push_back(
+        {{"field", issues[i].field}, {"code", issues[i].code}, {"message", issues[i].message}});
   return out;
 }
 
@@ -817,11 +841,12 @@ bool run_union(const schema_node& n, json& v, run_state& st) {
     std::vector<json> allowed;
     for (const auto& t : n.tags) allowed.push_back(t.first);
     scoped_segment at(st, std::string_view(n.discriminator));
-    st.report("invalid_union", "no option has this \"" + n.discriminator + "\"; expected one of " +
-                                   values_text(allowed),
-              {{"errors", json::array()},
-               {"note", "No matching discriminator"},
-               {"discriminator", n.discriminator}});
+    st.report(
+        "invalid_union",
+        "no option has this \"" + n.discriminator + "\"; expected one of " + values_text(allowed),
+        {{"errors", json::array()},
+         {"note", "No matching discriminator"},
+         {"discriminator", n.discriminator}});
     return false;
   }
 
@@ -860,10 +885,17 @@ bool run(const schema_node& n, json& v, run_state& st) {
 
   bool ok = true;
   switch (n.kind) {
-    case schema_kind::any: break;
-    case schema_kind::string: ok = run_string(n, v, st); break;
-    case schema_kind::number: ok = run_number(n, v, st); break;
-    case schema_kind::integer: ok = run_integer(n, v, st); break;
+    case schema_kind::any:
+      break;
+    case schema_kind::string:
+      ok = run_string(n, v, st);
+      break;
+    case schema_kind::number:
+      ok = run_number(n, v, st);
+      break;
+    case schema_kind::integer:
+      ok = run_integer(n, v, st);
+      break;
     case schema_kind::boolean:
       if (!v.is_boolean()) {
         invalid_type(st, n, type_of(v));
@@ -877,17 +909,28 @@ bool run(const schema_node& n, json& v, run_state& st) {
     case schema_kind::enumeration:
     case schema_kind::literal:
       if (std::find(n.values.begin(), n.values.end(), v) == n.values.end()) {
-        st.report("invalid_value", "must be " + std::string(n.values.size() > 1 ? "one of " : "") +
-                                       values_text(n.values),
-                  {{"values", n.values}});
+        st.report(
+            "invalid_value",
+            "must be " + std::string(n.values.size() > 1 ? "one of " : "") + values_text(n.values),
+            {{"values", n.values}});
         ok = false;
       }
       break;
-    case schema_kind::array: ok = run_array(n, v, st); break;
-    case schema_kind::tuple: ok = run_tuple(n, v, st); break;
-    case schema_kind::object: ok = run_object(n, v, st); break;
-    case schema_kind::record: ok = run_record(n, v, st); break;
-    case schema_kind::union_of: ok = run_union(n, v, st); break;
+    case schema_kind::array:
+      ok = run_array(n, v, st);
+      break;
+    case schema_kind::tuple:
+      ok = run_tuple(n, v, st);
+      break;
+    case schema_kind::object:
+      ok = run_object(n, v, st);
+      break;
+    case schema_kind::record:
+      ok = run_record(n, v, st);
+      break;
+    case schema_kind::union_of:
+      ok = run_union(n, v, st);
+      break;
   }
 
   if (ok)
@@ -926,9 +969,12 @@ const std::string* single_text(const schema_node& n, source src, run_state& st,
     return nullptr;
   }
   switch (opt.duplicates) {
-    case duplicate_keys::first: return &values.front();
-    case duplicate_keys::last: return &values.back();
-    case duplicate_keys::reject: break;
+    case duplicate_keys::first:
+      return &values.front();
+    case duplicate_keys::last:
+      return &values.back();
+    case duplicate_keys::reject:
+      break;
   }
   st.report("duplicate",
             "given " + std::to_string(values.size()) + " times; a single value is expected",
@@ -953,21 +999,29 @@ bool run_query_scalar(const schema_node& n, source src, json& out, run_state& st
   if (n.kind == schema_kind::literal && !n.values.front().is_string()) {
     // A literal number or boolean reads the text the way its type would.
     const json& lit = n.values.front();
-    r = lit.is_boolean()  ? text_to_bool(t, out)
-        : lit.is_null()   ? (t.empty() || t == "null" ? (out = nullptr, lax::ok) : lax::not_this_type)
-                          : text_to_number(t, out);
+    r = lit.is_boolean() ? text_to_bool(t, out)
+        : lit.is_null() ? (t.empty() || t == "null" ? (out = nullptr, lax::ok) : lax::not_this_type)
+                        : text_to_number(t, out);
   } else {
     switch (n.kind) {
-      case schema_kind::number: r = text_to_number(t, out); break;
-      case schema_kind::integer: r = text_to_integer(t, out); break;
-      case schema_kind::boolean: r = text_to_bool(t, out); break;
+      case schema_kind::number:
+        r = text_to_number(t, out);
+        break;
+      case schema_kind::integer:
+        r = text_to_integer(t, out);
+        break;
+      case schema_kind::boolean:
+        r = text_to_bool(t, out);
+        break;
       case schema_kind::null:
         if (t.empty() || t == "null")
           out = nullptr;
         else
           r = lax::not_this_type;
         break;
-      default: out = std::string(t); break;
+      default:
+        out = std::string(t);
+        break;
     }
   }
   if (r == lax::not_this_type) {
@@ -1028,8 +1082,7 @@ bool run_query_array(const schema_node& n, source src, json& out, run_state& st,
                        (name.size() == 1 || name[0] != '0');
       if (!canonical) {
         scoped_segment at(st, std::string_view(name));
-        st.report("invalid_key", "an array index must be a whole number",
-                  {{"origin", "array"}});
+        st.report("invalid_key", "an array index must be a whole number", {{"origin", "array"}});
         return false;
       }
       if (r.ec == std::errc::result_out_of_range || index >= cap) {
@@ -1126,7 +1179,7 @@ bool run_query_object(const schema_node& n, source src, json& out, run_state& st
   std::vector<std::string_view> unknown;
   std::size_t unknown_total = 0;
   while ((it != children.end() || fi < n.fields.size()) && !st.full()) {
-    int c = it == children.end()      ? 1
+    int c = it == children.end()    ? 1
             : fi == n.fields.size() ? -1
                                     : it->first.compare(n.fields[fi].key);
     if (c < 0) {
@@ -1176,10 +1229,13 @@ bool run_query(const schema_node& n, source src, json& out, run_state& st,
                const query_options& opt) {
   switch (n.kind) {
     case schema_kind::object:
-    case schema_kind::record: return run_query_object(n, src, out, st, opt);
+    case schema_kind::record:
+      return run_query_object(n, src, out, st, opt);
     case schema_kind::array:
-    case schema_kind::tuple: return run_query_array(n, src, out, st, opt);
-    case schema_kind::any: return run_query_any(src, out) && run(n, out, st);
+    case schema_kind::tuple:
+      return run_query_array(n, src, out, st, opt);
+    case schema_kind::any:
+      return run_query_any(src, out) && run(n, out, st);
     case schema_kind::union_of: {
       std::vector<std::vector<issue>> failures;
       for (const auto& option : n.options) {
@@ -1205,7 +1261,8 @@ bool run_query(const schema_node& n, source src, json& out, run_state& st,
                 {{"errors", std::move(errors)}});
       return false;
     }
-    default: return run_query_scalar(n, src, out, st, opt);
+    default:
+      return run_query_scalar(n, src, out, st, opt);
   }
 }
 
@@ -1234,7 +1291,9 @@ json issues_to_json(std::span<const issue> issues) {
   return out;
 }
 
-json validation_result::details() const { return issues_to_json(issues); }
+json validation_result::details() const {
+  return issues_to_json(issues);
+}
 
 std::vector<issue> schema::validate_in_place(json& value, std::size_t max_issues) const {
   std::vector<issue> issues;

@@ -38,11 +38,17 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
-inline auto use_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+inline auto use_ec(error_code& ec) {
+  return asio::redirect_error(asio::use_awaitable, ec);
+}
 
 // The TCP socket under any of the supported streams.
-tcp::socket& raw_socket(tcp::socket& s) noexcept { return s; }
-tcp::socket& raw_socket(beast::tcp_stream& s) noexcept { return s.socket(); }
+tcp::socket& raw_socket(tcp::socket& s) noexcept {
+  return s;
+}
+tcp::socket& raw_socket(beast::tcp_stream& s) noexcept {
+  return s.socket();
+}
 template <typename Next>
 tcp::socket& raw_socket(ssl::stream<Next>& s) noexcept {
   return raw_socket(s.next_layer());
@@ -53,7 +59,9 @@ constexpr bool is_tls = false;
 template <typename Next>
 constexpr bool is_tls<ssl::stream<Next>> = true;
 
-clock::time_point real_now() noexcept { return system_clock().now(); }
+clock::time_point real_now() noexcept {
+  return system_clock().now();
+}
 
 // A refusal as a response: JSON, HTTP/1.1, Connection: close.
 response rejection_response(const rejection& r) {
@@ -143,12 +151,15 @@ struct request_reader::impl {
   std::weak_ptr<impl> weak;
 };
 
-std::shared_ptr<request_reader::impl> request_reader::impl::self() { return weak.lock(); }
+std::shared_ptr<request_reader::impl> request_reader::impl::self() {
+  return weak.lock();
+}
 
 request_reader::request_reader(read_options options) {
   if (options.header_limit == 0)
-    throw config_error("request_reader: header_limit is 0; give the largest header in bytes "
-                       "(8192 is usual)");
+    throw config_error(
+        "request_reader: header_limit is 0; give the largest header in bytes "
+        "(8192 is usual)");
   auto positive = [](std::chrono::milliseconds d, const char* name) {
     if (d.count() <= 0)
       throw config_error(std::string("request_reader: ") + name +
@@ -170,10 +181,18 @@ request_reader::~request_reader() {
   if (impl_->timer) impl_->timer->cancel();
 }
 
-const read_options& request_reader::options() const noexcept { return impl_->opt; }
-bool request_reader::timed_out() const noexcept { return impl_->fired; }
-bool request_reader::idle() const noexcept { return impl_->waiting_idle; }
-void request_reader::disarm() noexcept { impl_->deadline = clock::time_point::max(); }
+const read_options& request_reader::options() const noexcept {
+  return impl_->opt;
+}
+bool request_reader::timed_out() const noexcept {
+  return impl_->fired;
+}
+bool request_reader::idle() const noexcept {
+  return impl_->waiting_idle;
+}
+void request_reader::disarm() noexcept {
+  impl_->deadline = clock::time_point::max();
+}
 
 void request_reader::cancel() noexcept {
   error_code ec;
@@ -211,8 +230,10 @@ asio::awaitable<read_result> request_reader::read(Stream& stream) {
     st.waiting_idle = false;
     if (ec) {
       st.deadline = clock::time_point::max();
-      if (st.fired) out.reason = errc::timeout;
-      else if (ec == asio::error::operation_aborted) out.reason = errc::cancelled;
+      if (st.fired)
+        out.reason = errc::timeout;
+      else if (ec == asio::error::operation_aborted)
+        out.reason = errc::cancelled;
       co_return out;
     }
     st.end += n;
@@ -333,10 +354,10 @@ asio::awaitable<void> request_reader::close(Stream& stream, bool linger) {
 }
 
 // The supported streams.
-#define PORTCULLIS_READER_STREAM(S)                                                        \
-  template asio::awaitable<read_result> request_reader::read<S>(S&);                      \
-  template asio::awaitable<bool> request_reader::write<S>(S&, response&, bool);          \
-  template asio::awaitable<void> request_reader::close<S>(S&, bool);                     \
+#define PORTCULLIS_READER_STREAM(S)                                             \
+  template asio::awaitable<read_result> request_reader::read<S>(S&);            \
+  template asio::awaitable<bool> request_reader::write<S>(S&, response&, bool); \
+  template asio::awaitable<void> request_reader::close<S>(S&, bool);            \
   template void request_reader::expires_after<S>(S&, std::chrono::milliseconds);
 PORTCULLIS_READER_STREAM(tcp::socket)
 PORTCULLIS_READER_STREAM(beast::tcp_stream)
@@ -475,10 +496,14 @@ read_options reader_options(const server_options& o, const chain& app, const clo
 
 std::string_view reason_name(const std::error_code& ec) {
   switch (static_cast<errc>(ec.value())) {
-    case errc::header_too_large: return "header_too_large";
-    case errc::body_too_large: return "body_too_large";
-    case errc::timeout: return "timeout";
-    default: return "bad_framing";
+    case errc::header_too_large:
+      return "header_too_large";
+    case errc::body_too_large:
+      return "body_too_large";
+    case errc::timeout:
+      return "timeout";
+    default:
+      return "bad_framing";
   }
 }
 
@@ -516,8 +541,9 @@ server::impl::impl(chain a, server_options o)
                          "' cannot be loaded (" + e.what() + "); give a readable PEM private key");
     }
     if (SSL_CTX_check_private_key(tls->native_handle()) != 1)
-      throw config_error("server: tls.private_key_file does not match tls.certificate_file; "
-                         "give the key of that certificate");
+      throw config_error(
+          "server: tls.private_key_file does not match tls.certificate_file; "
+          "give the key of that certificate");
   }
 }
 
@@ -568,8 +594,11 @@ void server::impl::start() {
   }
   if (opt.log.enabled(log_level::info))
     opt.log.log(log_level::info, "server.started",
-                {{"name", opt.name}, {"address", opt.address}, {"port", bound_port},
-                 {"threads", thread_count}, {"tls", opt.tls.has_value()}});
+                {{"name", opt.name},
+                 {"address", opt.address},
+                 {"port", bound_port},
+                 {"threads", thread_count},
+                 {"tls", opt.tls.has_value()}});
   threads.reserve(thread_count);
   for (unsigned i = 0; i < thread_count; ++i) threads.emplace_back([this] { ioc.run(); });
 }
@@ -598,8 +627,9 @@ asio::awaitable<void> server::impl::accept_loop() {
       if (opt.log.enabled(log_level::warning) && cap_warning.allow(system_clock(), held))
         opt.log.log(log_level::warning, "server.connection_refused",
                     {{"peer", peer.to_string()},
-                     {"hint", "the connection cap was reached (max_connections, "
-                              "max_connections_per_client)"},
+                     {"hint",
+                      "the connection cap was reached (max_connections, "
+                      "max_connections_per_client)"},
                      {"suppressed", held}});
       sock.close(ec);
       continue;
@@ -763,14 +793,16 @@ server::server(chain app, server_options options) {
   if (!parse_address(options.address))
     bad("address '" + options.address +
         "' is not an IP address; give a literal such as 127.0.0.1, 0.0.0.0 or ::");
-  if (options.threads > 1024) bad("threads is " + std::to_string(options.threads) +
-                                  "; give 0 (one per core) or a number up to 1024");
+  if (options.threads > 1024)
+    bad("threads is " + std::to_string(options.threads) +
+        "; give 0 (one per core) or a number up to 1024");
   if (options.header_limit < 256 || options.header_limit > (1u << 20))
     bad("header_limit is " + std::to_string(options.header_limit) +
         " bytes; give a value between 256 and 1048576 (8192 is usual)");
   auto positive = [&](std::chrono::milliseconds d, const char* name) {
     if (d.count() <= 0)
-      bad(std::string(name) + " must be positive; give a duration such as std::chrono::seconds(10)");
+      bad(std::string(name) +
+          " must be positive; give a duration such as std::chrono::seconds(10)");
   };
   positive(options.header_timeout, "header_timeout");
   positive(options.body_timeout, "body_timeout");
@@ -783,7 +815,8 @@ server::server(chain app, server_options options) {
       options.max_connections_per_client > options.max_connections)
     bad("max_connections_per_client must be between 1 and max_connections (" +
         std::to_string(options.max_connections) + ")");
-  if (options.tls && (options.tls->certificate_file.empty() || options.tls->private_key_file.empty()))
+  if (options.tls &&
+      (options.tls->certificate_file.empty() || options.tls->private_key_file.empty()))
     bad("tls needs both certificate_file and private_key_file");
   impl_ = std::make_unique<impl>(std::move(app), std::move(options));
 }
@@ -804,7 +837,9 @@ void server::start() {
   }
 }
 
-unsigned short server::port() const noexcept { return impl_->bound_port; }
+unsigned short server::port() const noexcept {
+  return impl_->bound_port;
+}
 
 void server::run() {
   start();
@@ -820,6 +855,8 @@ void server::stop() {
   impl_->join();
 }
 
-const counter_set& server::counters() const noexcept { return impl_->counters; }
+const counter_set& server::counters() const noexcept {
+  return impl_->counters;
+}
 
 }  // namespace portcullis

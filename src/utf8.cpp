@@ -75,10 +75,9 @@ std::optional<std::string> normalize_utf8(std::string_view text, normal_form for
   int flags = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
   if (form == normal_form::nfkc) flags |= UTF8PROC_COMPAT;
   utf8proc_uint8_t* mapped = nullptr;
-  const utf8proc_ssize_t n =
-      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-                   static_cast<utf8proc_ssize_t>(text.size()), &mapped,
-                   static_cast<utf8proc_option_t>(flags));
+  const utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                                          static_cast<utf8proc_ssize_t>(text.size()), &mapped,
+                                          static_cast<utf8proc_option_t>(flags));
   if (n < 0) return std::nullopt;
   std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(mapped, &std::free);
   return std::string(reinterpret_cast<const char*>(mapped), static_cast<std::size_t>(n));

@@ -79,23 +79,25 @@ validate::validate(validate_options options)
                 {"passed", "invalid_body", "invalid_query", "malformed_json", "malformed_query",
                  "unsupported_media_type"}) {
   if (!options_.body && !options_.query)
-    throw config_error("validate: neither a body nor a query schema is set; set body, query or both");
+    throw config_error(
+        "validate: neither a body nor a query schema is set; set body, query or both");
   if (options_.query && !options_.query->is_object_like())
     throw config_error("validate: the query schema is " + std::string(options_.query->kind_name()) +
                        ", not an object or record; wrap the fields in schema::object()");
   if (options_.accept_form && !options_.body)
     throw config_error("validate: accept_form needs a body schema; set body");
   if (options_.accept_form && !options_.body->is_object_like())
-    throw config_error("validate: accept_form needs an object or record body schema; "
-                       "wrap the fields in schema::object()");
-  if (options_.max_issues == 0)
-    throw config_error("validate: max_issues is 0; give at least 1");
+    throw config_error(
+        "validate: accept_form needs an object or record body schema; "
+        "wrap the fields in schema::object()");
+  if (options_.max_issues == 0) throw config_error("validate: max_issues is 0; give at least 1");
   if (options_.json.max_depth == 0 || options_.json.max_values == 0)
     throw config_error("validate: json.max_depth and json.max_values must be at least 1");
   const auto& q = options_.query_limits;
   if (q.max_parameters == 0 || q.max_key_length == 0 || q.max_value_length == 0)
-    throw config_error("validate: query_limits.max_parameters, max_key_length and "
-                       "max_value_length must be at least 1");
+    throw config_error(
+        "validate: query_limits.max_parameters, max_key_length and "
+        "max_value_length must be at least 1");
 }
 
 asio::awaitable<response> validate::handle(request& req, context& ctx, next_handler next) const {
@@ -132,8 +134,8 @@ asio::awaitable<response> validate::handle(request& req, context& ctx, next_hand
         json d = one_detail(parsed.error->field, parsed.error->code, parsed.error->message);
         co_return ctx.error(req, http::status::bad_request, "Invalid form body", &d);
       }
-      auto r = options_.body->validate_query(parsed.params, options_.query_limits,
-                                             options_.max_issues);
+      auto r =
+          options_.body->validate_query(parsed.params, options_.query_limits, options_.max_issues);
       if (r.ok())
         body_value = std::move(r.value);
       else {

@@ -8,8 +8,8 @@
 //   items_per_second of BM_store_decisions/<alg>/<depth>          portcullis
 //
 // Depth 1 is one call at a time: its time per item is the round trip.
-#include "portcullis/detail/redis_scripts.hpp"
 #include "portcullis/detail/redis_hash.hpp"
+#include "portcullis/detail/redis_scripts.hpp"
 #include "portcullis/redis/rate_limit_store.hpp"
 
 #include <benchmark/benchmark.h>

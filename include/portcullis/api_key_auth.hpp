@@ -168,8 +168,7 @@ class api_key_auth final : public middleware {
   explicit api_key_auth(api_key_auth_options options);
   ~api_key_auth() override;
 
-  asio::awaitable<response> handle(request& req, context& ctx,
-                                   next_handler next) const override;
+  asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override;
   const counter_set* counters() const noexcept override;
 
   /// Checks a key: from the cache when it can, else from the store.

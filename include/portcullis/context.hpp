@@ -61,8 +61,8 @@ struct route_param {
 /// request each add one; the outermost writes the RateLimit headers for all
 /// of them, so that no header carries a value twice (see rate_limit.hpp).
 struct rate_limit_note {
-  const void* limiter = nullptr;   // which limiter (identity only)
-  std::string_view name;           // its policy name, owned by the limiter
+  const void* limiter = nullptr;  // which limiter (identity only)
+  std::string_view name;          // its policy name, owned by the limiter
   std::uint64_t limit = 0;
   std::uint64_t remaining = 0;
   std::chrono::nanoseconds window{0};

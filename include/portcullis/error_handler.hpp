@@ -36,8 +36,7 @@ class error_handler final : public middleware {
  public:
   explicit error_handler(error_handler_options options = {});
 
-  asio::awaitable<response> handle(request& req, context& ctx,
-                                    next_handler next) const override;
+  asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override;
   const counter_set* counters() const noexcept override { return &counters_; }
 
  private:

@@ -7,9 +7,9 @@
 // and escapes everything. Nothing of the input's own markup is copied.
 //
 //     static const portcullis::html_sanitizer bio{portcullis::html_sanitizer_options::strict()};
-//     auto clean = bio.sanitize(R"(<b>hi</b><img src=x onerror=alert(1)><a href="javascript:x">y</a>)");
-//     if (!clean) return bad_request(clean.refusal_message());  // too large, too deep
-//     store(clean.html);  // "<b>hi</b><a>y</a>"
+//     auto clean = bio.sanitize(R"(<b>hi</b><img src=x onerror=alert(1)><a
+//     href="javascript:x">y</a>)"); if (!clean) return bad_request(clean.refusal_message());  //
+//     too large, too deep store(clean.html);  // "<b>hi</b><a>y</a>"
 //
 // What the output guarantees:
 // - only allowed elements (HTML namespace) and allowed attributes; never an
@@ -128,9 +128,9 @@ struct html_sanitizer_options {
 /// Why sanitize() refused an input (before parsing it).
 enum class html_refusal {
   none,
-  too_large,       // more than max_input_bytes
-  too_many_tags,   // more than max_start_tags
-  too_deep,        // markup nests deeper than max_depth
+  too_large,      // more than max_input_bytes
+  too_many_tags,  // more than max_start_tags
+  too_deep,       // markup nests deeper than max_depth
 };
 
 /// The result of sanitize(): a value, never an exception.

@@ -39,17 +39,17 @@ struct log_field {
   using value_type = std::variant<std::string_view, std::int64_t, double, bool>;
 
   template <typename S>
-    requires std::is_convertible_v<const S&, std::string_view>
-  log_field(std::string_view k, const S& v) : key(k), value(std::string_view(v)) {}
+  requires std::is_convertible_v<const S&, std::string_view> log_field(std::string_view k,
+                                                                       const S& v)
+      : key(k), value(std::string_view(v)) {}
   template <typename B>
-    requires std::is_same_v<B, bool>
-  log_field(std::string_view k, B v) : key(k), value(v) {}
+  requires std::is_same_v<B, bool> log_field(std::string_view k, B v) : key(k), value(v) {}
   template <typename F>
-    requires std::is_floating_point_v<F>
-  log_field(std::string_view k, F v) : key(k), value(static_cast<double>(v)) {}
+  requires std::is_floating_point_v<F> log_field(std::string_view k, F v)
+      : key(k), value(static_cast<double>(v)) {}
   template <typename I>
-    requires(std::is_integral_v<I> && !std::is_same_v<I, bool>)
-  log_field(std::string_view k, I v) : key(k), value(static_cast<std::int64_t>(v)) {}
+  requires(std::is_integral_v<I> && !std::is_same_v<I, bool>) log_field(std::string_view k, I v)
+      : key(k), value(static_cast<std::int64_t>(v)) {}
 
   std::string_view key;
   value_type value;
@@ -70,8 +70,7 @@ class log_sink {
 class json_lines_sink final : public log_sink {
  public:
   explicit json_lines_sink(int fd = 2, const clock& clk = system_clock());
-  void write(log_level level, std::string_view event,
-             std::span<const log_field> fields) override;
+  void write(log_level level, std::string_view event, std::span<const log_field> fields) override;
 
   /// The line `write` would emit, without the trailing newline and time
   /// (for tests and for sinks that wrap this one).

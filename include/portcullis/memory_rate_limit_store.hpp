@@ -47,8 +47,8 @@ class memory_rate_limit_store final : public rate_limit_store {
 
   asio::awaitable<rate_decision> consume(std::string_view key, const rate_policy& policy,
                                          std::uint64_t cost) override;
-  asio::awaitable<void> refund(std::string_view key, const rate_policy& policy,
-                               std::uint64_t cost, const rate_decision& taken) override;
+  asio::awaitable<void> refund(std::string_view key, const rate_policy& policy, std::uint64_t cost,
+                               const rate_decision& taken) override;
   asio::awaitable<void> reset(std::string_view key) override;
   asio::awaitable<void> reset_all() override;
 

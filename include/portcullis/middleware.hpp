@@ -62,8 +62,7 @@ class middleware {
   virtual ~middleware() = default;
 
   /// Handles one request. Called concurrently from many threads.
-  virtual asio::awaitable<response> handle(request& req, context& ctx,
-                                           next_handler next) const = 0;
+  virtual asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const = 0;
 
   /// This middleware's counters, for tests and for /metrics; may be null.
   virtual const counter_set* counters() const noexcept { return nullptr; }

@@ -189,8 +189,7 @@ class rate_limit final : public middleware {
   explicit rate_limit(rate_limit_options options);
   ~rate_limit() override;
 
-  asio::awaitable<response> handle(request& req, context& ctx,
-                                   next_handler next) const override;
+  asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override;
   const counter_set* counters() const noexcept override;
 
   const rate_limit_options& options() const noexcept;

@@ -97,8 +97,12 @@ namespace portcullis {
 ///     rate::per(100, std::chrono::minutes(15))
 class rate {
  public:
-  static constexpr rate per_second(std::uint64_t n) noexcept { return {n, std::chrono::seconds(1)}; }
-  static constexpr rate per_minute(std::uint64_t n) noexcept { return {n, std::chrono::minutes(1)}; }
+  static constexpr rate per_second(std::uint64_t n) noexcept {
+    return {n, std::chrono::seconds(1)};
+  }
+  static constexpr rate per_minute(std::uint64_t n) noexcept {
+    return {n, std::chrono::minutes(1)};
+  }
   static constexpr rate per_hour(std::uint64_t n) noexcept { return {n, std::chrono::hours(1)}; }
   static constexpr rate per_day(std::uint64_t n) noexcept { return {n, std::chrono::hours(24)}; }
   /// `n` requests per `period` (any std::chrono duration).

@@ -150,8 +150,8 @@ class request_parser {
   request req_;
   rejection error_;
   std::size_t header_limit_;
-  std::size_t scanned_ = 0;   // header bytes already checked for CR/LF rules
-  std::size_t skipped_ = 0;   // empty lines skipped before the request line
+  std::size_t scanned_ = 0;  // header bytes already checked for CR/LF rules
+  std::size_t skipped_ = 0;  // empty lines skipped before the request line
   std::size_t header_size_ = 0;
   std::uint64_t body_limit_ = 0;
   std::uint64_t content_length_ = 0;

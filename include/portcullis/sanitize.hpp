@@ -137,7 +137,7 @@ class order_by_map {
     std::string_view key;     // the accepted key ("name")
     std::string_view column;  // the column it maps to ("users.display_name")
     bool descending = false;
-    bool defaulted = false;   // true when the request's key was not accepted
+    bool defaulted = false;  // true when the request's key was not accepted
 
     /// `"users"."display_name" DESC` (each dotted part quoted).
     std::string sql() const;

@@ -74,8 +74,7 @@ class validate final : public middleware {
   /// a body schema, or when a limit is zero.
   explicit validate(validate_options options);
 
-  asio::awaitable<response> handle(request& req, context& ctx,
-                                   next_handler next) const override;
+  asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override;
 
   const counter_set* counters() const noexcept override { return &counters_; }
 

@@ -83,10 +83,10 @@ constexpr long long migration_lock = 0x706f7274'6b657973;  // "portkeys"
 // text format is involved.
 #define PC_US(col) "(extract(epoch from " col ") * 1000000)::bigint"
 #define PC_TS(param) "(timestamptz 'epoch' + " param "::bigint * interval '1 microsecond')"
-#define PC_COLUMNS                                                                  \
-  "id, owner, name, display, encode(hash, 'hex'), hash_scheme, tier, "             \
-  "array_to_string(scopes, ' '), " PC_US("created_at") ", " PC_US("expires_at") ", " \
-  PC_US("last_used_at") ", " PC_US("revoked_at") ", max_uses, uses"
+#define PC_COLUMNS                                                                          \
+  "id, owner, name, display, encode(hash, 'hex'), hash_scheme, tier, "                      \
+  "array_to_string(scopes, ' '), " PC_US("created_at") ", " PC_US("expires_at") ", " PC_US( \
+      "last_used_at") ", " PC_US("revoked_at") ", max_uses, uses"
 
 const std::pair<const char*, const char*> statements[] = {
     {"pc_create",
@@ -96,19 +96,22 @@ const std::pair<const char*, const char*> statements[] = {
     {"pc_find", "SELECT " PC_COLUMNS " FROM portcullis_api_keys WHERE hash = decode($1, 'hex')"},
     {"pc_touch",
      "UPDATE portcullis_api_keys AS k SET uses = k.uses + v.n, "
-     "last_used_at = GREATEST(k.last_used_at, " PC_TS("v.lu") ") "
-     "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, lu, n) WHERE k.id = v.id"},
+     "last_used_at = GREATEST(k.last_used_at, " PC_TS(
+         "v.lu") ") "
+                 "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(id, lu, n) WHERE k.id = "
+                 "v.id"},
     {"pc_consume",
      "UPDATE portcullis_api_keys SET uses = uses + 1, "
-     "last_used_at = GREATEST(last_used_at, " PC_TS("$2") ") "
-     "WHERE id = $1 AND revoked_at IS NULL AND (max_uses IS NULL OR uses < max_uses) "
-     "RETURNING uses"},
+     "last_used_at = GREATEST(last_used_at, " PC_TS(
+         "$2") ") "
+               "WHERE id = $1 AND revoked_at IS NULL AND (max_uses IS NULL OR uses < max_uses) "
+               "RETURNING uses"},
     {"pc_revoke",
-     "UPDATE portcullis_api_keys SET revoked_at = " PC_TS("$3") " "
-     "WHERE id = $1 AND owner = $2 AND revoked_at IS NULL RETURNING encode(hash, 'hex')"},
-    {"pc_list",
-     "SELECT " PC_COLUMNS " FROM portcullis_api_keys WHERE owner = $1 "
-     "ORDER BY created_at DESC, id DESC LIMIT $2::bigint"},
+     "UPDATE portcullis_api_keys SET revoked_at = " PC_TS(
+         "$3") " "
+               "WHERE id = $1 AND owner = $2 AND revoked_at IS NULL RETURNING encode(hash, 'hex')"},
+    {"pc_list", "SELECT " PC_COLUMNS " FROM portcullis_api_keys WHERE owner = $1 "
+                "ORDER BY created_at DESC, id DESC LIMIT $2::bigint"},
 };
 
 #undef PC_COLUMNS
@@ -163,7 +166,9 @@ std::string number_array(std::span<const T> values) {
 
 // libpq passes parameters as C strings: a NUL would cut a value short, so
 // a value holding one never reaches the database.
-bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
+bool has_nul(std::string_view s) noexcept {
+  return s.find('\0') != std::string_view::npos;
+}
 
 api_key_record read_record(const pqxx::row& row) {
   api_key_record r;
@@ -222,7 +227,9 @@ std::string with_connect_timeout(std::string url, std::chrono::seconds t) {
 
 }  // namespace
 
-std::span<const postgres_migration> postgres_api_key_migrations() noexcept { return migrations; }
+std::span<const postgres_migration> postgres_api_key_migrations() noexcept {
+  return migrations;
+}
 
 // -- The pool -------------------------------------------------------------------
 
@@ -347,8 +354,8 @@ struct postgres_api_key_store::impl {
         using result = detail::pending_result<T>;
         // A caller that gave up does not get its statement run late.
         if (p->abandoned()) {
-          result::fail(std::move(p), std::make_exception_ptr(std::system_error(
-                                         make_error_code(errc::store_timeout))));
+          result::fail(std::move(p), std::make_exception_ptr(
+                                         std::system_error(make_error_code(errc::store_timeout))));
           return;
         }
         try {
@@ -462,9 +469,9 @@ struct postgres_api_key_store::impl {
       throw std::system_error(make_error_code(errc::store_unavailable),
                               "postgres_api_key_store: cannot connect to apply migrations");
     } catch (const pqxx::sql_error& e) {
-      throw std::system_error(make_error_code(errc::store_protocol),
-                              "postgres_api_key_store: migration failed (" + e.sqlstate() +
-                                  "): " + e.what());
+      throw std::system_error(
+          make_error_code(errc::store_protocol),
+          "postgres_api_key_store: migration failed (" + e.sqlstate() + "): " + e.what());
     }
   }
 
@@ -491,8 +498,9 @@ postgres_api_key_store::postgres_api_key_store(postgres_api_key_store_options op
   using namespace std::chrono;
   auto& o = options;
   if (o.url.empty())
-    throw config_error("postgres_api_key_store: url is empty; pass a libpq URL such as "
-                       "\"postgresql://user@host/db\"");
+    throw config_error(
+        "postgres_api_key_store: url is empty; pass a libpq URL such as "
+        "\"postgresql://user@host/db\"");
   if (o.connections < 1 || o.connections > 64)
     throw config_error("postgres_api_key_store: connections must be 1..64");
   if (o.max_queue < 1 || o.max_queue > 100'000)
@@ -500,8 +508,9 @@ postgres_api_key_store::postgres_api_key_store(postgres_api_key_store_options op
   if (o.statement_timeout < milliseconds(1) || o.statement_timeout > minutes(1))
     throw config_error("postgres_api_key_store: statement_timeout must be 1 ms .. 1 min");
   if (o.call_timeout < o.statement_timeout)
-    throw config_error("postgres_api_key_store: call_timeout is shorter than "
-                       "statement_timeout; make it at least as long");
+    throw config_error(
+        "postgres_api_key_store: call_timeout is shorter than "
+        "statement_timeout; make it at least as long");
   if (o.connect_timeout < seconds(1))
     throw config_error("postgres_api_key_store: connect_timeout must be at least 1 s");
 
@@ -528,17 +537,23 @@ postgres_api_key_store::~postgres_api_key_store() {
   if (impl_->listener.joinable()) impl_->listener.join();
 }
 
-void postgres_api_key_store::migrate() { impl_->migrate(); }
+void postgres_api_key_store::migrate() {
+  impl_->migrate();
+}
 
-bool postgres_api_key_store::listening() const noexcept { return impl_->listening.load(); }
+bool postgres_api_key_store::listening() const noexcept {
+  return impl_->listening.load();
+}
 
-const counter_set& postgres_api_key_store::counters() const noexcept { return impl_->counters; }
+const counter_set& postgres_api_key_store::counters() const noexcept {
+  return impl_->counters;
+}
 
 asio::awaitable<void> postgres_api_key_store::create(const api_key_record& record) {
   const auto& r = record;
-  for (auto s : {std::string_view(r.id), std::string_view(r.owner), std::string_view(r.name),
-                 std::string_view(r.display), std::string_view(r.hash_scheme),
-                 std::string_view(r.tier)})
+  for (auto s :
+       {std::string_view(r.id), std::string_view(r.owner), std::string_view(r.name),
+        std::string_view(r.display), std::string_view(r.hash_scheme), std::string_view(r.tier)})
     if (has_nul(s))
       throw std::system_error(make_error_code(errc::store_protocol),
                               "postgres: a text field holds a NUL byte");
@@ -557,8 +572,7 @@ asio::awaitable<void> postgres_api_key_store::create(const api_key_record& recor
     pqxx::nontransaction w(c);
     w.exec_prepared("pc_create", r.id, r.owner, r.name, r.display, to_hex(r.hash), r.hash_scheme,
                     r.tier, text_array(r.scopes), to_us(r.created),
-                    r.expires ? expires.c_str() : nullptr,
-                    r.max_uses ? max_uses.c_str() : nullptr);
+                    r.expires ? expires.c_str() : nullptr, r.max_uses ? max_uses.c_str() : nullptr);
     w.commit();
     return detail::no_value{};
   };
@@ -619,8 +633,7 @@ asio::awaitable<bool> postgres_api_key_store::revoke(std::string_view owner, std
                                                      wall_time now) {
   // Values that no stored record can hold match nothing; PostgreSQL would
   // refuse invalid UTF-8 with an error instead.
-  if (has_nul(owner) || has_nul(id) || !detail::is_clean_utf8(owner) ||
-      !detail::is_clean_utf8(id))
+  if (has_nul(owner) || has_nul(id) || !detail::is_clean_utf8(owner) || !detail::is_clean_utf8(id))
     co_return false;
   auto job = [owner = std::string(owner), id = std::string(id),
               at = to_us(now)](pqxx::connection& c) -> std::optional<std::string> {
@@ -642,7 +655,7 @@ asio::awaitable<bool> postgres_api_key_store::revoke(std::string_view owner, std
 }
 
 asio::awaitable<std::vector<api_key_record>> postgres_api_key_store::list(std::string_view owner,
-                                                                        std::size_t limit) {
+                                                                          std::size_t limit) {
   if (has_nul(owner) || !detail::is_clean_utf8(owner) || limit == 0)
     co_return std::vector<api_key_record>{};
   const auto n = static_cast<std::int64_t>(std::min<std::size_t>(limit, 1'000'000));

@@ -3,9 +3,9 @@
 #include "portcullis/detail/redis_hash.hpp"
 #include "portcullis/errc.hpp"
 
-#include <utility>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <utility>
 
 #include <algorithm>
 #include <charconv>
@@ -86,8 +86,8 @@ client::node& client::node_for(const std::string& host, std::uint16_t port) {
     slot = std::make_unique<node>();
     slot->server = s;
     for (unsigned i = 0; i < options_.connections; ++i) {
-      slot->links.push_back(std::make_unique<connection>(
-          io_, s, options_, stats_, [this](connection&, bool up) {
+      slot->links.push_back(
+          std::make_unique<connection>(io_, s, options_, stats_, [this](connection&, bool up) {
             // A lost node may mean a failover: ask the cluster again.
             if (!up && options_.cluster) refresh_slots();
             update_ready();
@@ -129,8 +129,8 @@ void client::dispatch(std::shared_ptr<op> o, node* target, bool asking) {
     return o->done(make_error_code(errc::store_timeout), reply{});
   }
   node* n = target;
-  if (n == nullptr) n = options_.cluster && slots_known_ && slots_[o->slot] ? slots_[o->slot]
-                                                                          : seeds_.front();
+  if (n == nullptr)
+    n = options_.cluster && slots_known_ && slots_[o->slot] ? slots_[o->slot] : seeds_.front();
   connection* c = n->pick();
   if (c == nullptr && target == nullptr && options_.cluster) {
     // The slot's owner is down: any live seed answers with MOVED if the
@@ -144,9 +144,10 @@ void client::dispatch(std::shared_ptr<op> o, node* target, bool asking) {
   }
   std::vector<std::string_view> argv(o->argv.begin(), o->argv.end());
   const auto deadline = o->deadline;
-  c->send(argv, deadline,
-          [this, o](std::error_code ec, reply r) mutable { on_result(std::move(o), ec, std::move(r)); },
-          asking);
+  c->send(
+      argv, deadline,
+      [this, o](std::error_code ec, reply r) mutable { on_result(std::move(o), ec, std::move(r)); },
+      asking);
 }
 
 void client::on_result(std::shared_ptr<op> o, std::error_code ec, reply r) {

@@ -21,10 +21,9 @@ struct connection::record {
 std::unique_ptr<counter_set> make_stats(std::string_view instance) {
   return std::make_unique<counter_set>(
       "redis_store", instance,
-      std::initializer_list<std::string_view>{"calls", "errors", "timeouts", "unavailable",
-                                              "protocol_errors", "script_reloads", "moved", "ask",
-                                              "slot_refreshes", "connects", "disconnects",
-                                              "stalls"});
+      std::initializer_list<std::string_view>{
+          "calls", "errors", "timeouts", "unavailable", "protocol_errors", "script_reloads",
+          "moved", "ask", "slot_refreshes", "connects", "disconnects", "stalls"});
 }
 
 bool reply::error_is(std::string_view word) const noexcept {
@@ -56,7 +55,8 @@ reply copy_reply(const redisReply* r) {
     case REDIS_REPLY_ARRAY:
       out.type = reply::kind::array;
       out.elements.reserve(r->elements);
-      for (std::size_t i = 0; i < r->elements; ++i) out.elements.push_back(copy_reply(r->element[i]));
+      for (std::size_t i = 0; i < r->elements; ++i)
+        out.elements.push_back(copy_reply(r->element[i]));
       break;
     default:
       break;  // nil
@@ -340,10 +340,10 @@ void connection::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
     // Handlers run later, never inside hiredis: they may send again, and
     // hiredis refuses commands while it is freeing the context.
     std::error_code ec = rep == nullptr ? unavailable : std::error_code{};
-    asio::post(self->io_, [d = std::move(r->done), ec,
-                           value = rep ? copy_reply(rep) : reply{}]() mutable {
-      d(ec, std::move(value));
-    });
+    asio::post(self->io_,
+               [d = std::move(r->done), ec, value = rep ? copy_reply(rep) : reply{}]() mutable {
+                 d(ec, std::move(value));
+               });
   }
   delete r;
 }
@@ -430,7 +430,9 @@ void connection::hook_add_read(void* self) {
   c->arm_read();
 }
 
-void connection::hook_del_read(void* self) { static_cast<connection*>(self)->want_read_ = false; }
+void connection::hook_del_read(void* self) {
+  static_cast<connection*>(self)->want_read_ = false;
+}
 
 void connection::hook_add_write(void* self) {
   auto* c = static_cast<connection*>(self);
@@ -438,7 +440,9 @@ void connection::hook_add_write(void* self) {
   c->arm_write();
 }
 
-void connection::hook_del_write(void* self) { static_cast<connection*>(self)->want_write_ = false; }
+void connection::hook_del_write(void* self) {
+  static_cast<connection*>(self)->want_write_ = false;
+}
 
 void connection::hook_cleanup(void* self) {
   // Called from inside redisAsyncFree, after the pending callbacks ran and

@@ -107,8 +107,8 @@ class connection {
   /// error reply), or with store_unavailable / store_timeout. When
   /// `asking` is set, an ASKING command is sent first, on the same
   /// connection, as a cluster ASK redirect demands.
-  void send(std::span<const std::string_view> argv, clock::time_point deadline,
-            reply_handler done, bool asking = false);
+  void send(std::span<const std::string_view> argv, clock::time_point deadline, reply_handler done,
+            bool asking = false);
 
  private:
   struct record;

@@ -40,7 +40,9 @@ std::string_view hash_tag(std::string_view key) noexcept {
   return key.substr(open + 1, close - open - 1);
 }
 
-unsigned hash_slot(std::string_view key) noexcept { return crc16(hash_tag(key)) % slot_count; }
+unsigned hash_slot(std::string_view key) noexcept {
+  return crc16(hash_tag(key)) % slot_count;
+}
 
 std::string sha1_hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];

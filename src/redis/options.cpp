@@ -93,8 +93,9 @@ redis_options redis_options::parse_url(std::string_view url) {
     rest = url.substr(16);
     o.cluster = true;
   } else if (url.starts_with("rediss://") || url.starts_with("rediss+cluster://")) {
-    fail("TLS (rediss://) is not supported by hiredis 0.14; use redis:// on a trusted "
-         "network or a TLS tunnel");
+    fail(
+        "TLS (rediss://) is not supported by hiredis 0.14; use redis:// on a trusted "
+        "network or a TLS tunnel");
   } else {
     fail("the URL must start with redis:// or redis+cluster://");
   }

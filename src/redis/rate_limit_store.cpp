@@ -4,9 +4,9 @@
 #include "portcullis/errc.hpp"
 #include "scripts.hpp"
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -97,7 +97,9 @@ redis_rate_limit_store::redis_rate_limit_store(redis_store_options options)
 
 redis_rate_limit_store::~redis_rate_limit_store() = default;
 
-const counter_set& redis_rate_limit_store::counters() const noexcept { return *impl_->stats; }
+const counter_set& redis_rate_limit_store::counters() const noexcept {
+  return *impl_->stats;
+}
 
 bool redis_rate_limit_store::wait_ready(std::chrono::milliseconds timeout) const {
   return impl_->client.wait_ready(timeout);
@@ -161,8 +163,7 @@ asio::awaitable<rate_decision> redis_rate_limit_store::consume(std::string_view 
 }
 
 asio::awaitable<void> redis_rate_limit_store::refund(std::string_view key,
-                                                     const rate_policy& policy,
-                                                     std::uint64_t cost,
+                                                     const rate_policy& policy, std::uint64_t cost,
                                                      const rate_decision& taken) {
   if (!taken.allowed || cost == 0) co_return;
   auto& s = *impl_->stats;
@@ -177,8 +178,8 @@ asio::awaitable<void> redis_rate_limit_store::refund(std::string_view key,
   });
   if (o.ec) fail(s, impl_->error_throttle, options_.server, o.ec, "refund");
   if (o.value.is_error())
-    fail(s, impl_->error_throttle, options_.server, make_error_code(errc::store_protocol),
-         "refund", o.value.str);
+    fail(s, impl_->error_throttle, options_.server, make_error_code(errc::store_protocol), "refund",
+         o.value.str);
 }
 
 asio::awaitable<void> redis_rate_limit_store::reset(std::string_view key) {
@@ -191,8 +192,8 @@ asio::awaitable<void> redis_rate_limit_store::reset(std::string_view key) {
   });
   if (o.ec) fail(s, impl_->error_throttle, options_.server, o.ec, "reset");
   if (o.value.is_error())
-    fail(s, impl_->error_throttle, options_.server, make_error_code(errc::store_protocol),
-         "reset", o.value.str);
+    fail(s, impl_->error_throttle, options_.server, make_error_code(errc::store_protocol), "reset",
+         o.value.str);
 }
 
 asio::awaitable<void> redis_rate_limit_store::reset_all() {

@@ -300,11 +300,16 @@ const script& consume_script(rate_algorithm a) {
   static const script bucket{join(prelude, token_bucket_consume)};
   static const script gcra{join(prelude, gcra_consume)};
   switch (a) {
-    case rate_algorithm::fixed_window: return fixed;
-    case rate_algorithm::sliding_window_log: return log;
-    case rate_algorithm::sliding_window_counter: return counter;
-    case rate_algorithm::token_bucket: return bucket;
-    case rate_algorithm::gcra: return gcra;
+    case rate_algorithm::fixed_window:
+      return fixed;
+    case rate_algorithm::sliding_window_log:
+      return log;
+    case rate_algorithm::sliding_window_counter:
+      return counter;
+    case rate_algorithm::token_bucket:
+      return bucket;
+    case rate_algorithm::gcra:
+      return gcra;
   }
   return fixed;
 }
@@ -316,10 +321,14 @@ const script& refund_script(rate_algorithm a) {
   static const script gcra{join(prelude, gcra_refund)};
   switch (a) {
     case rate_algorithm::fixed_window:
-    case rate_algorithm::sliding_window_counter: return window;
-    case rate_algorithm::sliding_window_log: return log;
-    case rate_algorithm::token_bucket: return bucket;
-    case rate_algorithm::gcra: return gcra;
+    case rate_algorithm::sliding_window_counter:
+      return window;
+    case rate_algorithm::sliding_window_log:
+      return log;
+    case rate_algorithm::token_bucket:
+      return bucket;
+    case rate_algorithm::gcra:
+      return gcra;
   }
   return window;
 }
@@ -360,6 +369,8 @@ std::vector<std::string> consume_script_args(const rate_policy& policy, std::uin
   return script_args(policy, cost, nullptr);
 }
 
-const std::string& consume_script_source(rate_algorithm a) { return consume_script(a).source; }
+const std::string& consume_script_source(rate_algorithm a) {
+  return consume_script(a).source;
+}
 
 }  // namespace portcullis::redis::detail

@@ -26,8 +26,8 @@ const schema& target() {
                                {"email", schema::string().email().optional()}})
                    .optional()},
       {"tags", schema::record(schema::string().max(8), schema::string()).optional()},
-      {"sort", schema::union_of({schema::enumeration({"asc", "desc"}), schema::integer()})
-                   .optional()},
+      {"sort",
+       schema::union_of({schema::enumeration({"asc", "desc"}), schema::integer()}).optional()},
       {"site", schema::string().url().optional()},
   });
   return s;

@@ -9,9 +9,9 @@
 #include "portcullis/api_key_auth.hpp"
 #include "portcullis/errc.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
 #include <netinet/in.h>
@@ -46,13 +46,13 @@ std::optional<std::string> pg_url() {
   return std::nullopt;
 }
 
-#define REQUIRE_PG(url)                                                                  \
-  auto url##_opt = pg_url();                                                             \
-  if (!url##_opt) {                                                                      \
-    if (std::getenv("PORTCULLIS_REQUIRE_SERVICES"))                                      \
-      FAIL() << "PORTCULLIS_PG_URL is not set but PORTCULLIS_REQUIRE_SERVICES is";       \
-    GTEST_SKIP() << "PORTCULLIS_PG_URL is not set";                                      \
-  }                                                                                      \
+#define REQUIRE_PG(url)                                                            \
+  auto url##_opt = pg_url();                                                       \
+  if (!url##_opt) {                                                                \
+    if (std::getenv("PORTCULLIS_REQUIRE_SERVICES"))                                \
+      FAIL() << "PORTCULLIS_PG_URL is not set but PORTCULLIS_REQUIRE_SERVICES is"; \
+    GTEST_SKIP() << "PORTCULLIS_PG_URL is not set";                                \
+  }                                                                                \
   const std::string url = *url##_opt
 
 std::string unique(std::string_view stem) {
@@ -128,9 +128,10 @@ TEST(postgres_api_key_store, lifecycle_round_trips_every_field) {
   // The table holds the digest, never the key.
   pqxx::connection c(url);
   pqxx::work w(c);
-  auto row = w.exec_params("SELECT encode(hash, 'hex'), display FROM portcullis_api_keys "
-                           "WHERE id = $1",
-                           k.record.id)[0];
+  auto row = w.exec_params(
+      "SELECT encode(hash, 'hex'), display FROM portcullis_api_keys "
+      "WHERE id = $1",
+      k.record.id)[0];
   EXPECT_EQ(row[0].as<std::string>(), to_hex(pepper.digest(k.key)));
   EXPECT_EQ(row[1].as<std::string>().find(k.key.substr(8, 30)), std::string::npos);
   w.commit();
@@ -173,10 +174,10 @@ TEST(postgres_api_key_store, only_the_owner_can_revoke) {
   const auto alice = unique("alice"), mallory = unique("mallory");
   auto k = issue(store, {.owner = alice});
   EXPECT_FALSE(run(store.revoke(mallory, k.record.id, std::chrono::system_clock::now())));
-  EXPECT_FALSE(run(store.revoke(alice + "' OR '1'='1", k.record.id,
-                                std::chrono::system_clock::now())));
-  EXPECT_FALSE(run(store.revoke(alice, k.record.id + "' OR '1'='1",
-                                std::chrono::system_clock::now())));
+  EXPECT_FALSE(
+      run(store.revoke(alice + "' OR '1'='1", k.record.id, std::chrono::system_clock::now())));
+  EXPECT_FALSE(
+      run(store.revoke(alice, k.record.id + "' OR '1'='1", std::chrono::system_clock::now())));
   EXPECT_FALSE(run(store.find_by_hash(k.record.hash))->revoked);
   EXPECT_TRUE(run(store.list(mallory)).empty());
   EXPECT_TRUE(run(store.revoke(alice, k.record.id, std::chrono::system_clock::now())));
@@ -189,9 +190,9 @@ TEST(postgres_api_key_store, hostile_input_is_data_or_refused_never_sql) {
   auto now = std::chrono::system_clock::now();
 
   // SQL metacharacters in every text field are stored as written.
-  auto k = make_api_key({.owner = owner,
-                         .name = "Robert'); DELETE FROM portcullis_api_keys;-- \\ \" $1 %s"},
-                        api_key_format{}, pepper, now);
+  auto k = make_api_key(
+      {.owner = owner, .name = "Robert'); DELETE FROM portcullis_api_keys;-- \\ \" $1 %s"},
+      api_key_format{}, pepper, now);
   // Scopes this odd are refused by validation; the store must still keep
   // them as data (its array literal is escaped).
   k.record.scopes = {"a'b", "c\"d", "e\\f", "{g,h}"};
@@ -230,8 +231,7 @@ TEST(postgres_api_key_store, hostile_input_is_data_or_refused_never_sql) {
   // A NUL would cut a parameter short: refused before reaching libpq.
   auto nul = make_api_key({.owner = owner}, api_key_format{}, pepper, now);
   nul.record.owner = owner + std::string("\0x", 2);
-  EXPECT_EQ(code_of([&] { run(store.create(nul.record)); }),
-            make_error_code(errc::store_protocol));
+  EXPECT_EQ(code_of([&] { run(store.create(nul.record)); }), make_error_code(errc::store_protocol));
   EXPECT_FALSE(run(store.revoke(owner + std::string("\0", 1), k.record.id, now)));
   EXPECT_FALSE(run(store.find_by_hash(k.record.hash))->revoked);
 
@@ -501,7 +501,8 @@ TEST(postgres_api_key_store, survives_postgres_stopping_and_restarting_under_loa
   for (int i = 0; i < 6; ++i) keys.push_back(issue(*store, {.owner = unique("u")}));
   // Half are cached before the outage; the other half are checked without
   // a cache.
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(run(auth.verify(keys[i].key)).status, api_key_status::valid);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(run(auth.verify(keys[i].key)).status, api_key_status::valid);
 
   // Load: four threads verify all six keys without pause and note the
   // slowest answer and what they saw.
@@ -537,8 +538,7 @@ TEST(postgres_api_key_store, survives_postgres_stopping_and_restarting_under_loa
   // After the restart, keys never cached verify again within a few seconds
   // (stale connections are replaced), and the listener is back.
   auto t0 = std::chrono::steady_clock::now();
-  while (fresh_valid.load() == valid_before_restart &&
-         std::chrono::steady_clock::now() - t0 < 10s)
+  while (fresh_valid.load() == valid_before_restart && std::chrono::steady_clock::now() - t0 < 10s)
     std::this_thread::sleep_for(20ms);
   auto recovered_in = std::chrono::steady_clock::now() - t0;
   while (!store->listening() && std::chrono::steady_clock::now() - t0 < 10s)

@@ -8,11 +8,11 @@
 #include "support/rate_limit_suite.hpp"
 #include "support/redis_process.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
@@ -192,8 +192,10 @@ TEST(redis_faults, a_slow_redis_times_calls_out_and_nothing_hangs) {
             co_await store.consume("k", policy, 1);
             ++other;
           } catch (const std::system_error& e) {
-            if (e.code() == errc::store_timeout) ++timeouts;
-            else ++other;
+            if (e.code() == errc::store_timeout)
+              ++timeouts;
+            else
+              ++other;
           }
           const auto ms =
               std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();
@@ -257,8 +259,7 @@ TEST(redis_faults, with_deadline_cancels_a_call_sooner_than_its_timeout) {
   r.pause();
   const auto t0 = steady::now();
   try {
-    test::run_store_call(
-        with_deadline(store.consume("k", policy, 1), 50ms, errc::store_timeout));
+    test::run_store_call(with_deadline(store.consume("k", policy, 1), 50ms, errc::store_timeout));
     ADD_FAILURE() << "a frozen Redis answered";
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code(), errc::store_timeout);

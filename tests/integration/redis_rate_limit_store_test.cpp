@@ -10,11 +10,11 @@
 #include "support/rate_limit_suite.hpp"
 #include "support/redis_process.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <random>
@@ -234,9 +234,9 @@ TEST(redis_rate_limit_store, reads_redis_time_and_gives_every_key_a_prefix_and_a
   auto store = ready_store(o);
   const auto port = o.server.servers[0].port;
   auto cli = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"redis-cli", "-h", o.server.servers[0].host, "-p",
-                                     std::to_string(port), "-n",
-                                     std::to_string(o.server.database)};
+    std::vector<std::string> argv = {
+        "redis-cli",          "-h", o.server.servers[0].host,         "-p",
+        std::to_string(port), "-n", std::to_string(o.server.database)};
     argv.insert(argv.end(), args.begin(), args.end());
     return test::run_program(argv);
   };
@@ -343,15 +343,15 @@ std::uint64_t allowed_under_load(const std::string& url, const rate_policy& poli
 
 TEST(redis_rate_limit_store, counts_exactly_under_concurrency) {
   PORTCULLIS_SERVICE_OR_SKIP(url, "PORTCULLIS_REDIS_URL");
-  EXPECT_EQ(allowed_under_load(url, rate_policy::fixed_window(rate::per(500, 10min)), "cfw", 64,
-                               30),
-            500u);
-  EXPECT_EQ(allowed_under_load(url, rate_policy::sliding_window_log(rate::per(300, 10min)),
-                               "clog", 64, 20),
-            300u);
-  EXPECT_EQ(allowed_under_load(url, rate_policy::gcra(rate::per_hour(1)).with_burst(400), "cg",
+  EXPECT_EQ(
+      allowed_under_load(url, rate_policy::fixed_window(rate::per(500, 10min)), "cfw", 64, 30),
+      500u);
+  EXPECT_EQ(allowed_under_load(url, rate_policy::sliding_window_log(rate::per(300, 10min)), "clog",
                                64, 20),
-            400u);
+            300u);
+  EXPECT_EQ(
+      allowed_under_load(url, rate_policy::gcra(rate::per_hour(1)).with_burst(400), "cg", 64, 20),
+      400u);
   EXPECT_EQ(allowed_under_load(url, rate_policy::token_bucket(rate::per_hour(1)).with_burst(250),
                                "ctb", 64, 10),
             250u);
@@ -371,7 +371,8 @@ TEST(redis_rate_limit_store, spreads_keys_over_the_cluster_by_slot) {
   auto o = options_for("redis+cluster://" + seeds, "spread");
   auto store = ready_store(o);
   const auto p = rate_policy::fixed_window(rate::per(5, 60s));
-  for (int i = 0; i < 60; ++i) EXPECT_TRUE(test::consume_blocking(*store, std::to_string(i), p).allowed);
+  for (int i = 0; i < 60; ++i)
+    EXPECT_TRUE(test::consume_blocking(*store, std::to_string(i), p).allowed);
   // Each key is on the node that owns its slot: asking that node directly
   // (redis-cli without -c follows no redirect) finds it.
   auto seeds_opts = redis_options::parse_url("redis+cluster://" + seeds);
@@ -410,7 +411,8 @@ TEST(redis_rate_limit_store, follows_ask_and_moved_while_a_slot_migrates) {
     const auto me = nodes.find("myself");
     // The "myself" line lists the slots this node serves.
     const auto line_end = nodes.find('\n', me);
-    const auto line_start = nodes.rfind('\n', me) == std::string::npos ? 0 : nodes.rfind('\n', me) + 1;
+    const auto line_start =
+        nodes.rfind('\n', me) == std::string::npos ? 0 : nodes.rfind('\n', me) + 1;
     std::istringstream line(nodes.substr(line_start, line_end - line_start));
     std::string field;
     for (int f = 0; line >> field; ++f) {
@@ -460,8 +462,8 @@ TEST(redis_rate_limit_store, follows_ask_and_moved_while_a_slot_migrates) {
 
 TEST(redis_rate_limit_store, authenticates_and_selects_the_database_from_the_url) {
   test::redis_process r({"--requirepass", "hunter2"});
-  r.cli({"-a", "hunter2", "--no-auth-warning", "ACL", "SETUSER", "limiter", "on", ">s3cret",
-         "~*", "+@all"});
+  r.cli({"-a", "hunter2", "--no-auth-warning", "ACL", "SETUSER", "limiter", "on", ">s3cret", "~*",
+         "+@all"});
   const auto p = rate_policy::fixed_window(rate::per(5, 60s));
 
   auto o = options_for("redis://limiter:s3cret@" + r.address() + "/3", "auth");
@@ -527,8 +529,8 @@ TEST(redis_rate_limit_store, two_processes_share_one_limit) {
   const std::string prefix = unique_prefix("procs");
   // Both children start at once and interleave their 50 requests each.
   auto start = [&] {
-    const std::string cmd = "PORTCULLIS_REDIS_CHILD='" + url + " " + prefix +
-                            " 50' /proc/" + std::to_string(getpid()) +
+    const std::string cmd = "PORTCULLIS_REDIS_CHILD='" + url + " " + prefix + " 50' /proc/" +
+                            std::to_string(getpid()) +
                             "/exe --gtest_filter=redis_shared_child.consume_and_report 2>&1";
     return popen(cmd.c_str(), "r");
   };

@@ -6,10 +6,10 @@
 #include "support/cases.hpp"
 #include "support/raw_client.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -44,10 +44,11 @@ chain test_app() {
   b.route(http::verb::post, "/users", [](request& req, context&) {
     return text(req, "got " + std::to_string(req.body().size()));
   });
-  b.route(
-      http::verb::post, "/upload",
-      [](request& req, context&) { return text(req, "stored " + std::to_string(req.body().size())); },
-      {.body_limit = 64 * 1024});
+  b.route(http::verb::post, "/upload",
+          [](request& req, context&) {
+            return text(req, "stored " + std::to_string(req.body().size()));
+          },
+          {.body_limit = 64 * 1024});
   // Answers after `ms` milliseconds (for requests in flight at shutdown).
   b.route(http::verb::get, "/slow", [](request& req, context& ctx) -> asio::awaitable<response> {
     auto ms = std::stoi(std::string(ctx.raw_query.substr(3)));
@@ -57,8 +58,8 @@ chain test_app() {
   });
   // How long until the request's deadline, in milliseconds.
   b.route(http::verb::get, "/deadline", [](request& req, context& ctx) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(ctx.deadline -
-                                                                      ctx.time().now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(ctx.deadline - ctx.time().now());
     return text(req, std::to_string(left.count()));
   });
   b.route(http::verb::get, "/throw", [](request&, context&) -> asio::awaitable<response> {
@@ -101,12 +102,12 @@ std::string expand(std::string raw) {
 TEST(server, framing_cases_from_the_shared_file) {
   running s;
   auto file = test::load_cases("framing/requests.json");
-  test::expect_case_ids(file.at("cases"),
-                        {"declared-body-too-large", "chunked-too-large", "cl-and-te",
-                         "two-different-cl", "cl-list", "negative-cl", "te-not-final-chunked",
-                         "te-obfuscated", "obs-fold", "bare-lf-in-header-value",
-                         "header-too-large", "bad-chunk-size", "chunk-size-overflow",
-                         "pipelined-order", "expect-continue-over-limit"});
+  test::expect_case_ids(
+      file.at("cases"),
+      {"declared-body-too-large", "chunked-too-large", "cl-and-te", "two-different-cl", "cl-list",
+       "negative-cl", "te-not-final-chunked", "te-obfuscated", "obs-fold",
+       "bare-lf-in-header-value", "header-too-large", "bad-chunk-size", "chunk-size-overflow",
+       "pipelined-order", "expect-continue-over-limit"});
   for (const auto& c : file.at("cases")) {
     const auto id = c.at("id").get<std::string>();
     SCOPED_TRACE(id);
@@ -196,8 +197,8 @@ TEST(server, slow_clients_from_the_shared_file) {
 TEST(server, declared_gigabyte_is_refused_without_reading_the_body) {
   running s;
   raw_client client{s.port()};
-  ASSERT_TRUE(client.send(
-      "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1073741824\r\n\r\nabcdef"));
+  ASSERT_TRUE(
+      client.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1073741824\r\n\r\nabcdef"));
   auto r = client.read(1s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
@@ -222,9 +223,10 @@ TEST(server, route_body_limits_apply) {
 
   // Chunked, within the limit, over several chunks.
   raw_client c{s.port()};
-  ASSERT_TRUE(c.send("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                     "1000\r\n" + std::string(4096, 'c') + "\r\n10\r\n" + std::string(16, 'd') +
-                     "\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "1000\r\n" +
+             std::string(4096, 'c') + "\r\n10\r\n" + std::string(16, 'd') + "\r\n0\r\n\r\n"));
   r = c.read();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "stored 4112");
@@ -436,12 +438,12 @@ TEST(server, bind_failure_throws) {
 // A self-signed certificate for "localhost", made with the openssl CLI.
 struct certificate {
   certificate() {
-    dir = std::filesystem::temp_directory_path() /
-          ("portcullis-tls-" + std::to_string(::getpid()));
+    dir = std::filesystem::temp_directory_path() / ("portcullis-tls-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
-                      " -keyout '" + (dir / "key.pem").string() + "' -out '" +
-                      (dir / "cert.pem").string() + "' 2>/dev/null";
+    std::string cmd =
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost"
+        " -keyout '" +
+        (dir / "key.pem").string() + "' -out '" + (dir / "cert.pem").string() + "' 2>/dev/null";
     ok = std::system(cmd.c_str()) == 0;
   }
   ~certificate() { std::filesystem::remove_all(dir); }
@@ -452,8 +454,9 @@ struct certificate {
 TEST(server, tls_serves_with_the_same_limits) {
   certificate cert;
   ASSERT_TRUE(cert.ok) << "openssl could not make a certificate";
-  running s{{.header_timeout = 1s,
-             .tls = tls_options{(cert.dir / "cert.pem").string(), (cert.dir / "key.pem").string()}}};
+  running s{
+      {.header_timeout = 1s,
+       .tls = tls_options{(cert.dir / "cert.pem").string(), (cert.dir / "key.pem").string()}}};
 
   raw_client client{s.port()};
   ASSERT_TRUE(client.start_tls());

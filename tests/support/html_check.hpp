@@ -76,8 +76,8 @@ inline bool url_attribute(std::string_view n) {
          n == "usemap" || n == "ping" || n == "srcset" || n == "data" || n == "codebase";
 }
 
-inline void check_url(const std::string& where, std::string_view value,
-                      const html_allowlist& allow, std::vector<std::string>& problems) {
+inline void check_url(const std::string& where, std::string_view value, const html_allowlist& allow,
+                      std::vector<std::string>& problems) {
   const std::string scheme = url_scheme(value);
   if (scheme.empty()) return;
   if (scheme.find("script") != std::string::npos || scheme == "data" ||
@@ -121,10 +121,20 @@ inline void walk(const GumboNode* n, std::size_t depth, const html_allowlist& al
 
 inline bool is_void(GumboTag t) {
   switch (t) {
-    case GUMBO_TAG_AREA: case GUMBO_TAG_BASE: case GUMBO_TAG_BR: case GUMBO_TAG_COL:
-    case GUMBO_TAG_EMBED: case GUMBO_TAG_HR: case GUMBO_TAG_IMG: case GUMBO_TAG_INPUT:
-    case GUMBO_TAG_LINK: case GUMBO_TAG_META: case GUMBO_TAG_PARAM: case GUMBO_TAG_SOURCE:
-    case GUMBO_TAG_TRACK: case GUMBO_TAG_WBR:
+    case GUMBO_TAG_AREA:
+    case GUMBO_TAG_BASE:
+    case GUMBO_TAG_BR:
+    case GUMBO_TAG_COL:
+    case GUMBO_TAG_EMBED:
+    case GUMBO_TAG_HR:
+    case GUMBO_TAG_IMG:
+    case GUMBO_TAG_INPUT:
+    case GUMBO_TAG_LINK:
+    case GUMBO_TAG_META:
+    case GUMBO_TAG_PARAM:
+    case GUMBO_TAG_SOURCE:
+    case GUMBO_TAG_TRACK:
+    case GUMBO_TAG_WBR:
       return true;
     default:
       return false;
@@ -134,12 +144,23 @@ inline bool is_void(GumboTag t) {
 inline void escape(std::string& out, std::string_view s) {
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
 }

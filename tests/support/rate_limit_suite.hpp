@@ -8,10 +8,10 @@
 #include "portcullis/rate_limit_store.hpp"
 #include "support/cases.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <functional>

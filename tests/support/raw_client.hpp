@@ -153,7 +153,8 @@ class raw_client {
       }
       long n = ssl_ != nullptr ? SSL_read(ssl_, &c, 1) : ::recv(fd_, &c, 1, 0);
       if (n > 0) return false;
-      if (ssl_ != nullptr && n < 0 && SSL_get_error(ssl_, static_cast<int>(n)) == SSL_ERROR_WANT_READ)
+      if (ssl_ != nullptr && n < 0 &&
+          SSL_get_error(ssl_, static_cast<int>(n)) == SSL_ERROR_WANT_READ)
         continue;
       return true;  // 0: orderly close; < 0: reset
     }
@@ -171,10 +172,11 @@ class raw_client {
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     }
     char chunk[16384];
-    long n = ssl_ != nullptr ? SSL_read(ssl_, chunk, sizeof chunk)
-                             : ::recv(fd_, chunk, sizeof chunk, 0);
+    long n =
+        ssl_ != nullptr ? SSL_read(ssl_, chunk, sizeof chunk) : ::recv(fd_, chunk, sizeof chunk, 0);
     if (n <= 0) {
-      if (ssl_ != nullptr && n < 0 && SSL_get_error(ssl_, static_cast<int>(n)) == SSL_ERROR_WANT_READ)
+      if (ssl_ != nullptr && n < 0 &&
+          SSL_get_error(ssl_, static_cast<int>(n)) == SSL_ERROR_WANT_READ)
         return true;
       return false;
     }

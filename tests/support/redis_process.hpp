@@ -15,17 +15,17 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include <csignal>
 #include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
-#include <spawn.h>
 #include <string>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 extern char** environ;
@@ -47,12 +47,12 @@ inline bool services_required() {
 
 /// In a test body: `var` gets the value of `name`, or the test is skipped
 /// (failed when PORTCULLIS_REQUIRE_SERVICES=1).
-#define PORTCULLIS_SERVICE_OR_SKIP(var, name)                                      \
-  auto var##_opt = ::portcullis::test::service_env(name);                          \
-  if (!var##_opt) {                                                                \
-    if (::portcullis::test::services_required()) FAIL() << name " is not set";     \
-    GTEST_SKIP() << name " is not set (scripts/test starts the services)";         \
-  }                                                                                \
+#define PORTCULLIS_SERVICE_OR_SKIP(var, name)                                  \
+  auto var##_opt = ::portcullis::test::service_env(name);                      \
+  if (!var##_opt) {                                                            \
+    if (::portcullis::test::services_required()) FAIL() << name " is not set"; \
+    GTEST_SKIP() << name " is not set (scripts/test starts the services)";     \
+  }                                                                            \
   const std::string var = *var##_opt
 
 /// A loopback TCP port that was free a moment ago.
@@ -135,12 +135,23 @@ class redis_process {
   /// Starts (or restarts) the server on the same port and waits until it
   /// answers PING (fails the test after 10 s).
   void start() {
-    std::vector<std::string> argv = {"redis-server",  "--port",       std::to_string(port_),
-                                     "--bind",        "127.0.0.1",    "--save",
-                                     "",              "--appendonly", "no",
-                                     "--dir",         dir_,           "--daemonize",
-                                     "no",            "--logfile",    dir_ + "/redis.log",
-                                     "--cluster-config-file", "nodes.conf"};
+    std::vector<std::string> argv = {"redis-server",
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--dir",
+                                     dir_,
+                                     "--daemonize",
+                                     "no",
+                                     "--logfile",
+                                     dir_ + "/redis.log",
+                                     "--cluster-config-file",
+                                     "nodes.conf"};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());

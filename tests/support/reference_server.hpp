@@ -10,13 +10,13 @@
 // out of scope.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>

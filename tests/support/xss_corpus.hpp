@@ -10,12 +10,13 @@ namespace portcullis::test {
 // serializer on more of each payload than the presets keep.
 inline html_sanitizer_options wide() {
   auto o = html_sanitizer_options::rich_text();
-  for (const char* t : {"section", "article", "aside", "nav", "header", "footer", "main",
-                        "address", "center", "font", "big", "tt", "strike", "bdi", "bdo",
-                        "ruby", "rt", "rp", "rb", "nobr", "time", "cite", "dfn", "var",
-                        "label", "fieldset", "legend", "details", "summary", "map", "area",
-                        "video", "audio", "source", "track", "colgroup", "col", "listing",
-                        "marquee", "style", "title", "wbr"})
+  for (const char* t :
+       {"section",  "article", "aside",   "nav",     "header",   "footer", "main",
+        "address",  "center",  "font",    "big",     "tt",       "strike", "bdi",
+        "bdo",      "ruby",    "rt",      "rp",      "rb",       "nobr",   "time",
+        "cite",     "dfn",     "var",     "label",   "fieldset", "legend", "details",
+        "summary",  "map",     "area",    "video",   "audio",    "source", "track",
+        "colgroup", "col",     "listing", "marquee", "style",    "title",  "wbr"})
     o.tags.emplace_back(t);
   o.global_attributes.insert(o.global_attributes.end(), {"id", "class", "style", "name"});
   o.attributes["area"] = {"href", "shape", "coords", "alt", "ping"};
@@ -97,8 +98,16 @@ x</span></pre>)~",
 <img src=x onerror=alert(1)></listing>)~",
     R"~(<marquee onstart=alert(1)>m</marquee><font color="red" face="x">f</font>)~",
     R"~(<div data-x="1" data-on="2" data-bad"="3" onclick-data="4">d</div>)~",
-    R"~(<b>)~" "\xC0\xAF" R"~(overlong</b><i>)~" "\xED\xA0\x80" R"~(surrogate</i>)~",
-    R"~(<a href="java)~" "\0" R"~(script:alert(1)">nul</a><scr)~" "\0" R"~(ipt>alert(1)</script>)~",
+    R"~(<b>)~"
+    "\xC0\xAF"
+    R"~(overlong</b><i>)~"
+    "\xED\xA0\x80"
+    R"~(surrogate</i>)~",
+    R"~(<a href="java)~"
+    "\0"
+    R"~(script:alert(1)">nul</a><scr)~"
+    "\0"
+    R"~(ipt>alert(1)</script>)~",
     R"~(</p></div></body></html><img src=x onerror=alert(1)><html><body>after)~",
     R"~(<svg><style><img src=x onerror=alert(1)></style></svg><p>ok</p>)~",
     R"~(<math><style><img src=x onerror=alert(1)></style></math>)~",

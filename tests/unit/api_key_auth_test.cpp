@@ -6,11 +6,11 @@
 #include "portcullis/chain.hpp"
 #include "portcullis/errc.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <gtest/gtest.h>
 
 #include <thread>
 
@@ -150,13 +150,12 @@ struct api_key_auth_fixture : ::testing::Test {
     b.use("/api", auth);
     b.route(http::verb::get, "/api/whoami",
             [](request& req, context& ctx) -> asio::awaitable<response> {
-              co_return json_response(
-                  req, http::status::ok,
-                  nlohmann::json{{"owner", ctx.who.subject},
-                                 {"key", ctx.who.key_id},
-                                 {"tier", ctx.who.tier},
-                                 {"scopes", ctx.who.scopes}}
-                      .dump());
+              co_return json_response(req, http::status::ok,
+                                      nlohmann::json{{"owner", ctx.who.subject},
+                                                     {"key", ctx.who.key_id},
+                                                     {"tier", ctx.who.tier},
+                                                     {"scopes", ctx.who.scopes}}
+                                          .dump());
             });
     b.route(http::verb::post, "/api/items",
             [](request& req, context&) -> asio::awaitable<response> {
@@ -406,8 +405,7 @@ TEST_F(api_key_auth_test, scopes_are_enforced_with_403) {
   o.required_scopes = {"admin"};
   auto strict = std::make_shared<api_key_auth>(o);
   auto c2 = app(strict);
-  EXPECT_EQ(get(c2, "/api/whoami", {{"X-API-Key", writer.key}}).result(),
-            http::status::forbidden);
+  EXPECT_EQ(get(c2, "/api/whoami", {{"X-API-Key", writer.key}}).result(), http::status::forbidden);
   EXPECT_EQ(strict->counters()->value("forbidden"), 1u);
 }
 
@@ -517,8 +515,8 @@ TEST_F(api_key_auth_test, keys_of_a_rotated_pepper_still_verify_and_revoke) {
   auto k = make_api_key({.owner = "alice"}, api_key_format{}, old_hasher, clk.wall_now());
   run(store->create(k.record));
   auto o = options();
-  o.hasher = api_key_hasher{{{.id = "k2", .secret = std::string(32, 't')},
-                             {.id = "k1", .secret = std::string(32, 's')}}};
+  o.hasher = api_key_hasher{
+      {{.id = "k2", .secret = std::string(32, 't')}, {.id = "k1", .secret = std::string(32, 's')}}};
   auto auth = std::make_shared<api_key_auth>(o);
   EXPECT_EQ(verify(*auth, k.key), api_key_status::valid);
   EXPECT_TRUE(auth->verify_cached(k.key));
@@ -565,8 +563,7 @@ TEST_F(api_key_auth_test, concurrent_verifications_and_revocations_stay_consiste
   stop = true;
   for (auto& th : threads) th.join();
   for (int i = 0; i < 8; ++i)
-    EXPECT_EQ(verify(*auth, keys[i].key),
-              i < 4 ? api_key_status::revoked : api_key_status::valid);
+    EXPECT_EQ(verify(*auth, keys[i].key), i < 4 ? api_key_status::revoked : api_key_status::valid);
 }
 
 }  // namespace

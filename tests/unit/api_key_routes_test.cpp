@@ -14,24 +14,24 @@ using namespace std::chrono_literals;
 
 // Stands in for a session middleware: "X-Test-User: alice" signs alice in.
 std::shared_ptr<const middleware> test_sessions() {
-  return make_middleware([](request& req, context& ctx,
-                            next_handler next) -> asio::awaitable<response> {
-    if (auto it = req.find("X-Test-User"); it != req.end()) {
-      ctx.who.via = identity::method::session;
-      ctx.who.subject = std::string(it->value());
-    }
-    co_return co_await next(req, ctx);
-  });
+  return make_middleware(
+      [](request& req, context& ctx, next_handler next) -> asio::awaitable<response> {
+        if (auto it = req.find("X-Test-User"); it != req.end()) {
+          ctx.who.via = identity::method::session;
+          ctx.who.subject = std::string(it->value());
+        }
+        co_return co_await next(req, ctx);
+      });
 }
 
 struct api_key_routes_fixture : ::testing::Test {
   manual_clock clk;
   std::shared_ptr<memory_api_key_store> store = std::make_shared<memory_api_key_store>();
-  std::shared_ptr<api_key_auth> auth = std::make_shared<api_key_auth>(api_key_auth_options{
-      .store = store,
-      .hasher = api_key_hasher{{{.id = "k1", .secret = std::string(32, 'z')}}},
-      .optional = true,
-      .time = &clk});
+  std::shared_ptr<api_key_auth> auth = std::make_shared<api_key_auth>(
+      api_key_auth_options{.store = store,
+                           .hasher = api_key_hasher{{{.id = "k1", .secret = std::string(32, 'z')}}},
+                           .optional = true,
+                           .time = &clk});
   std::optional<chain> app;
 
   void SetUp() override {
@@ -43,9 +43,11 @@ struct api_key_routes_fixture : ::testing::Test {
                            .grantable_scopes = {"items:read", "items:write"},
                            .tier_of = [](const context&) { return std::string("pro"); },
                            .max_keys_per_owner = 3});
-    b.route(http::verb::get, "/api/whoami", [](request& req, context& ctx) -> asio::awaitable<response> {
-      co_return json_response(req, http::status::ok, json{{"owner", ctx.who.subject}}.dump());
-    });
+    b.route(
+        http::verb::get, "/api/whoami",
+        [](request& req, context& ctx) -> asio::awaitable<response> {
+          co_return json_response(req, http::status::ok, json{{"owner", ctx.who.subject}}.dump());
+        });
     app.emplace(std::move(b).build());
   }
 
@@ -92,13 +94,11 @@ TEST_F(api_key_routes_test, create_list_use_and_revoke) {
   EXPECT_TRUE(json::parse(send(http::verb::get, "/api-keys", "bob").body())["keys"].empty());
 
   // Only the owner revokes; then the key is refused at once.
-  EXPECT_EQ(send(http::verb::delete_, "/api-keys/" + id, "bob").result(),
-            http::status::not_found);
+  EXPECT_EQ(send(http::verb::delete_, "/api-keys/" + id, "bob").result(), http::status::not_found);
   EXPECT_EQ(send(http::verb::get, "/api/whoami", "", "", key).result(), http::status::ok);
   EXPECT_EQ(send(http::verb::delete_, "/api-keys/" + id, "alice").result(),
             http::status::no_content);
-  EXPECT_EQ(send(http::verb::get, "/api/whoami", "", "", key).result(),
-            http::status::unauthorized);
+  EXPECT_EQ(send(http::verb::get, "/api/whoami", "", "", key).result(), http::status::unauthorized);
   EXPECT_EQ(send(http::verb::delete_, "/api-keys/" + id, "alice").result(),
             http::status::not_found);
 }
@@ -109,9 +109,9 @@ TEST_F(api_key_routes_test, only_a_session_manages_keys) {
   // Signed in with the key alone: no.
   for (auto v : {http::verb::post, http::verb::get})
     EXPECT_EQ(send(v, "/api-keys", "", "{}", key).result(), http::status::unauthorized);
-  EXPECT_EQ(send(http::verb::delete_, "/api-keys/" + c["id"].get<std::string>(), "", "", key)
-                .result(),
-            http::status::unauthorized);
+  EXPECT_EQ(
+      send(http::verb::delete_, "/api-keys/" + c["id"].get<std::string>(), "", "", key).result(),
+      http::status::unauthorized);
   EXPECT_EQ(send(http::verb::get, "/api-keys", "").result(), http::status::unauthorized);
 }
 
@@ -163,8 +163,7 @@ TEST(api_key_routes, bad_options_fail_at_build) {
   chain::builder b;
   EXPECT_THROW(add_api_key_routes(b, {.auth = auth}), config_error);
   EXPECT_THROW(add_api_key_routes(b, {.store = store}), config_error);
-  EXPECT_THROW(add_api_key_routes(b, {.store = store, .auth = auth, .path = "keys"}),
-               config_error);
+  EXPECT_THROW(add_api_key_routes(b, {.store = store, .auth = auth, .path = "keys"}), config_error);
   EXPECT_THROW(add_api_key_routes(b, {.store = store, .auth = auth, .path = "/keys/"}),
                config_error);
   EXPECT_THROW(add_api_key_routes(b, {.store = store, .auth = auth, .max_keys_per_owner = 0}),

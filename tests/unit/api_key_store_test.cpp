@@ -5,9 +5,9 @@
 #include "portcullis/clock.hpp"
 #include "portcullis/errc.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 
 namespace portcullis {
 namespace {
@@ -75,7 +75,8 @@ TEST_F(memory_store, duplicates_are_refused) {
 TEST_F(memory_store, only_the_owner_revokes_and_listeners_hear_it) {
   auto a = issue("alice");
   std::vector<std::string> heard;
-  auto token = store.subscribe([&](const api_key_digest* d) { heard.push_back(d ? to_hex(*d) : "*"); });
+  auto token =
+      store.subscribe([&](const api_key_digest* d) { heard.push_back(d ? to_hex(*d) : "*"); });
 
   EXPECT_FALSE(run(store.revoke("mallory", a.record.id, clk.wall_now())));
   EXPECT_FALSE(run(store.revoke("alice", "key_nope", clk.wall_now())));

@@ -120,9 +120,11 @@ TEST(api_key, hmac_digest_matches_an_independent_hmac_and_rotates) {
 
   // Secrets longer than a block are hashed first; a block-sized one is not.
   api_key_hasher longer{{{.id = "l", .secret = std::string(100, 'c')}}};
-  EXPECT_EQ(to_hex(longer.digest("sk_live_y")), "3d978e498b74545def98269a4dafd2fce6e267e000f933c129035c9dfe8a260f");
+  EXPECT_EQ(to_hex(longer.digest("sk_live_y")),
+            "3d978e498b74545def98269a4dafd2fce6e267e000f933c129035c9dfe8a260f");
   api_key_hasher block{{{.id = "b", .secret = std::string(64, 'd')}}};
-  EXPECT_EQ(to_hex(block.digest(std::string(200, 'x'))), "d19b778dd30698e5079173355ff7e7909e20bb4f86af4802c536f1f6461a4947");
+  EXPECT_EQ(to_hex(block.digest(std::string(200, 'x'))),
+            "d19b778dd30698e5079173355ff7e7909e20bb4f86af4802c536f1f6461a4947");
   // Copies share the keyed state and agree.
   api_key_hasher copy = block;
   EXPECT_TRUE(digests_equal(copy.digest("q"), block.digest("q")));
@@ -130,12 +132,18 @@ TEST(api_key, hmac_digest_matches_an_independent_hmac_and_rotates) {
 
 TEST(api_key, hasher_refuses_weak_or_confusing_peppers) {
   EXPECT_THROW(api_key_hasher(std::vector<api_key_pepper>{}), config_error);
-  EXPECT_THROW(api_key_hasher(std::vector<api_key_pepper>{{.id = "k1", .secret = "short"}}), config_error);
-  EXPECT_THROW(api_key_hasher(std::vector<api_key_pepper>{{.id = "", .secret = std::string(32, 'x')}}), config_error);
-  EXPECT_THROW(api_key_hasher(std::vector<api_key_pepper>{{.id = "k 1", .secret = std::string(32, 'x')}}), config_error);
-  EXPECT_THROW(api_key_hasher(std::vector<api_key_pepper>{{.id = "k1", .secret = std::string(32, 'x')},
-                               {.id = "k1", .secret = std::string(32, 'y')}}),
+  EXPECT_THROW(api_key_hasher(std::vector<api_key_pepper>{{.id = "k1", .secret = "short"}}),
                config_error);
+  EXPECT_THROW(
+      api_key_hasher(std::vector<api_key_pepper>{{.id = "", .secret = std::string(32, 'x')}}),
+      config_error);
+  EXPECT_THROW(
+      api_key_hasher(std::vector<api_key_pepper>{{.id = "k 1", .secret = std::string(32, 'x')}}),
+      config_error);
+  EXPECT_THROW(
+      api_key_hasher(std::vector<api_key_pepper>{{.id = "k1", .secret = std::string(32, 'x')},
+                                                 {.id = "k1", .secret = std::string(32, 'y')}}),
+      config_error);
 }
 
 TEST(api_key, hex_round_trip_and_constant_time_compare) {

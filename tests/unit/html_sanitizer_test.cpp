@@ -19,9 +19,9 @@ namespace portcullis {
 namespace {
 
 using test::allowlist_of;
+using test::mutation_corpus;
 using test::reserialize;
 using test::violations;
-using test::mutation_corpus;
 using test::wide;
 
 // The case file has no ids; a case's id is the FNV-1a hash of its payload
@@ -37,38 +37,38 @@ std::string case_id(const std::string& payload, std::map<std::string, int>& seen
 }
 
 const std::set<std::string> dompurify_ids = {
-    "9f63de54", "c1a86c7e", "93140007", "9b6ed3c1", "0c186d9b", "dbee73e5", "b57495a2",
-    "5220b6d2", "301bd43c", "20c11bda", "7c2a135d", "b91541c4", "ef265ded", "54e070da",
-    "3bfffc98", "bdc8eac2", "21948797", "96b1ee46", "fa7ebdef", "ccc8b165", "9995b6aa",
-    "ffd0d26c", "8235f16f", "9e8f31fc", "63d8198f", "c8e66f00", "d054b675", "60a0dd00",
-    "c5c24936", "2e30f50b", "809bbebd", "1705ab19", "0bf7c580", "83c225c4", "5bc9c0ca",
-    "443a2a42", "4d31ed2a", "3cb5406c", "d9c7d356", "c3fc2891", "7cdb3fda", "3214305d",
-    "2c09245a", "2c581568", "666ce112", "84b49883", "e4ea0f95", "e776ba69", "7cdb3fda#2",
-    "60a6b8ae", "a4220087", "1cc0cf0a", "c925315e", "63d21429", "eeec1f5e", "82d4c3bc",
+    "9f63de54", "c1a86c7e", "93140007",   "9b6ed3c1", "0c186d9b", "dbee73e5", "b57495a2",
+    "5220b6d2", "301bd43c", "20c11bda",   "7c2a135d", "b91541c4", "ef265ded", "54e070da",
+    "3bfffc98", "bdc8eac2", "21948797",   "96b1ee46", "fa7ebdef", "ccc8b165", "9995b6aa",
+    "ffd0d26c", "8235f16f", "9e8f31fc",   "63d8198f", "c8e66f00", "d054b675", "60a0dd00",
+    "c5c24936", "2e30f50b", "809bbebd",   "1705ab19", "0bf7c580", "83c225c4", "5bc9c0ca",
+    "443a2a42", "4d31ed2a", "3cb5406c",   "d9c7d356", "c3fc2891", "7cdb3fda", "3214305d",
+    "2c09245a", "2c581568", "666ce112",   "84b49883", "e4ea0f95", "e776ba69", "7cdb3fda#2",
+    "60a6b8ae", "a4220087", "1cc0cf0a",   "c925315e", "63d21429", "eeec1f5e", "82d4c3bc",
     "b545c136", "8907be43", "63d21429#2", "13f261d3", "9789f3bf", "1f1a834b", "ba5541f7",
-    "cb05918e", "e38ec413", "47c6a4e9", "9c04690d", "1d3a888d", "1a563871", "b1bf248f",
-    "1064fc88", "be072d76", "603a09c2", "5d2c85c2", "1e3d5fad", "5b2ea7a6", "549b7054",
-    "39acff4b", "15c763b5", "8805b5c1", "bfb3fbd4", "2c0a5497", "a2df9f82", "87c76a47",
-    "3455f0ef", "59a765bf", "e0bc58bf", "792120a4", "84474feb", "8d00d9ed", "1d8f0b12",
-    "3ad30ae7", "fe98942f", "e1b15498", "834a28b7", "388ff132", "4d1b6401", "7682f624",
-    "e5315b79", "b2148c68", "8c884f0e", "42b14525", "79e49b2d", "3c606647", "6936d1c3",
-    "a09c0a79", "4f5cc383", "da275768", "53000286", "e18c6b3a", "255b6ea1", "25189e2a",
-    "fcd47c96", "7812e669", "a172f0c0", "4fc0b0ec", "082c9bfa", "06e73ac6", "f89630e6",
-    "e88ace2e", "606cf080", "fcdcae93", "b323da05", "09059a06", "b8af706c", "4e2147b3",
-    "3cd3f4b5", "89b336e6", "d2030ec8", "4258d27b", "09a4d371", "81ece245", "60758f36",
-    "75fa93ad", "1019edc2", "c8714480", "41485386", "a98d9395", "ab387d3e", "f6550d1e",
-    "aeb1222d", "06bb2740", "6a8008ee", "dfca8e20", "53e10882", "982657cf", "8f5cc2f1",
-    "b4559a48", "db8e5d27", "1ce63c7b", "3cc37e21", "424865c7", "a3c14234", "406608c1",
-    "58b24c40", "ce9b01e3", "3df7c855", "e105f585", "34235979", "3887c49e", "c8301f1f",
-    "3dbf161f", "aa17a77b", "2d976412", "bd176389", "0772eee5", "b3f21a1e", "2a64470b",
-    "b6d094e4", "12702ed9", "aab935f5", "b8fb00d6", "c9bd7b74", "c622e457", "f96d66d4",
-    "183323cd", "93f2ab3c", "0dc8dc13", "62298b21", "b358263f", "fd6fc3fc", "2b8c9eea",
-    "2041ca3c", "1d09bc11", "3a431fee", "5f4a1c8e", "03f4d317", "066282b9", "f9f6fadd",
-    "587b73e3", "659022d4", "eb261d99", "5bfe38fe", "892315ae", "359747a3", "02ca8212",
-    "69b4d00e", "4c8c30de", "f3ba76c6", "cfdf2b36", "689c760e", "3c90b167", "7d90aca8",
-    "e244717f", "b8773be4", "d12d78d2", "b370e02d", "3d8d8bc0", "b9ebca16", "f1cf82c5",
-    "78c62e59", "d8876f1c", "e6ca7454", "a98f4dea", "250c8f7f", "d6cf896d", "b9d7ab4e",
-    "441dea6d", "8ca37e05", "beb019f8", "92133cce", "8075bd7e", "5ea0d51e",
+    "cb05918e", "e38ec413", "47c6a4e9",   "9c04690d", "1d3a888d", "1a563871", "b1bf248f",
+    "1064fc88", "be072d76", "603a09c2",   "5d2c85c2", "1e3d5fad", "5b2ea7a6", "549b7054",
+    "39acff4b", "15c763b5", "8805b5c1",   "bfb3fbd4", "2c0a5497", "a2df9f82", "87c76a47",
+    "3455f0ef", "59a765bf", "e0bc58bf",   "792120a4", "84474feb", "8d00d9ed", "1d8f0b12",
+    "3ad30ae7", "fe98942f", "e1b15498",   "834a28b7", "388ff132", "4d1b6401", "7682f624",
+    "e5315b79", "b2148c68", "8c884f0e",   "42b14525", "79e49b2d", "3c606647", "6936d1c3",
+    "a09c0a79", "4f5cc383", "da275768",   "53000286", "e18c6b3a", "255b6ea1", "25189e2a",
+    "fcd47c96", "7812e669", "a172f0c0",   "4fc0b0ec", "082c9bfa", "06e73ac6", "f89630e6",
+    "e88ace2e", "606cf080", "fcdcae93",   "b323da05", "09059a06", "b8af706c", "4e2147b3",
+    "3cd3f4b5", "89b336e6", "d2030ec8",   "4258d27b", "09a4d371", "81ece245", "60758f36",
+    "75fa93ad", "1019edc2", "c8714480",   "41485386", "a98d9395", "ab387d3e", "f6550d1e",
+    "aeb1222d", "06bb2740", "6a8008ee",   "dfca8e20", "53e10882", "982657cf", "8f5cc2f1",
+    "b4559a48", "db8e5d27", "1ce63c7b",   "3cc37e21", "424865c7", "a3c14234", "406608c1",
+    "58b24c40", "ce9b01e3", "3df7c855",   "e105f585", "34235979", "3887c49e", "c8301f1f",
+    "3dbf161f", "aa17a77b", "2d976412",   "bd176389", "0772eee5", "b3f21a1e", "2a64470b",
+    "b6d094e4", "12702ed9", "aab935f5",   "b8fb00d6", "c9bd7b74", "c622e457", "f96d66d4",
+    "183323cd", "93f2ab3c", "0dc8dc13",   "62298b21", "b358263f", "fd6fc3fc", "2b8c9eea",
+    "2041ca3c", "1d09bc11", "3a431fee",   "5f4a1c8e", "03f4d317", "066282b9", "f9f6fadd",
+    "587b73e3", "659022d4", "eb261d99",   "5bfe38fe", "892315ae", "359747a3", "02ca8212",
+    "69b4d00e", "4c8c30de", "f3ba76c6",   "cfdf2b36", "689c760e", "3c90b167", "7d90aca8",
+    "e244717f", "b8773be4", "d12d78d2",   "b370e02d", "3d8d8bc0", "b9ebca16", "f1cf82c5",
+    "78c62e59", "d8876f1c", "e6ca7454",   "a98f4dea", "250c8f7f", "d6cf896d", "b9d7ab4e",
+    "441dea6d", "8ca37e05", "beb019f8",   "92133cce", "8075bd7e", "5ea0d51e",
 };
 
 struct named_options {
@@ -142,9 +142,11 @@ TEST(html_sanitizer, fuzz_corpus_is_safe_and_stable_under_every_allowlist) {
     const html_sanitizer s(options);
     for (const auto& path : files) {
       std::ifstream in(path, std::ios::binary);
-      const std::string input((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const std::string input((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
       if (!s.sanitize(input)) continue;  // a limit refused it; nothing to check
-      expect_safe_and_stable(s, options, input, std::string(name) + ": " + path.filename().string());
+      expect_safe_and_stable(s, options, input,
+                             std::string(name) + ": " + path.filename().string());
     }
   }
 }
@@ -171,7 +173,8 @@ TEST(html_sanitizer, strict_preset_keeps_its_tags_and_unwraps_the_rest) {
             "<b>hi</b><a>y</a>");
   EXPECT_EQ(strict("<p>one<br>two</p><script>alert(1)</script>"), "<p>one<br>two</p>");
   EXPECT_EQ(strict("<div><p>x</p></div>"), "<p>x</p>");
-  EXPECT_EQ(strict("a < b && c > \"d\" 'e'"), "a &lt; b &amp;&amp; c &gt; &quot;d&quot; &#39;e&#39;");
+  EXPECT_EQ(strict("a < b && c > \"d\" 'e'"),
+            "a &lt; b &amp;&amp; c &gt; &quot;d&quot; &#39;e&#39;");
   EXPECT_EQ(strict("<!-- secret --><b>x</b>"), "<b>x</b>");
   EXPECT_EQ(strict("<p class=x id=y>z</p>"), "<p>z</p>");
   EXPECT_EQ(strict("<b>unclosed"), "<b>unclosed</b>");
@@ -188,7 +191,10 @@ TEST(html_sanitizer, control_characters_and_noncharacters_are_dropped) {
             R"~(<a href="/xy" rel="noopener noreferrer">z</a>)~");
   // Written raw, gumbo has already made them U+FFFD.
   const std::string fffd = "\xEF\xBF\xBD";
-  EXPECT_EQ(strict("a\x01" "b\xEF\xBF\xBE" "c"), "a" + fffd + "b" + fffd + "c");
+  EXPECT_EQ(strict("a\x01"
+                   "b\xEF\xBF\xBE"
+                   "c"),
+            "a" + fffd + "b" + fffd + "c");
   for (const char* input : {"<b>&#x04;&#x1F;</b>", "x\x01\x02&#x03;", "<p>&#xFDD0;\x7F</p>"}) {
     const std::string out = strict(input);
     EXPECT_EQ(strict(out), out) << input;
@@ -202,11 +208,11 @@ TEST(html_sanitizer, links_get_noopener_and_lose_bad_urls) {
             R"~(<a href="mailto:a@example.com" rel="noopener noreferrer">m</a>)~");
   EXPECT_EQ(strict(R"~(<a href="/relative#top">r</a>)~"),
             R"~(<a href="/relative#top" rel="noopener noreferrer">r</a>)~");
-  for (const char* bad : {"javascript:alert(1)", "JAVASCRIPT:alert(1)", " javascript:alert(1)",
-                          "java&#x09;script:alert(1)", "java\nscript:alert(1)",
-                          "&#x6A;avascript:alert(1)", "javascript&colon;alert(1)",
-                          "vbscript:x", "data:text/html,x", "DaTa:text/html,x",
-                          "&#0000106avascript:alert(1)", "ftp://example.com/"}) {
+  for (const char* bad :
+       {"javascript:alert(1)", "JAVASCRIPT:alert(1)", " javascript:alert(1)",
+        "java&#x09;script:alert(1)", "java\nscript:alert(1)", "&#x6A;avascript:alert(1)",
+        "javascript&colon;alert(1)", "vbscript:x", "data:text/html,x", "DaTa:text/html,x",
+        "&#0000106avascript:alert(1)", "ftp://example.com/"}) {
     EXPECT_EQ(strict(std::string("<a href=\"") + bad + "\">x</a>"), "<a>x</a>") << bad;
   }
 }

@@ -13,7 +13,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::size_t heap_in_use() { return mallinfo2().uordblks; }
+std::size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
 
 TEST(memory_rate_limit_store, a_million_keys_stay_within_the_bound) {
   manual_clock clk;

@@ -59,9 +59,9 @@ TEST(query_string, refusals) {
   EXPECT_EQ(error_code("a=%4"), "invalid_encoding");
   EXPECT_EQ(error_code("a=%"), "invalid_encoding");
   EXPECT_EQ(error_code("%ZZ=1"), "invalid_encoding");
-  EXPECT_EQ(error_code("a=%FF"), "invalid_encoding");         // not UTF-8
-  EXPECT_EQ(error_code("a=%ED%A0%80"), "invalid_encoding");   // a surrogate in UTF-8
-  EXPECT_EQ(error_code("a=%C0%AF"), "invalid_encoding");      // overlong
+  EXPECT_EQ(error_code("a=%FF"), "invalid_encoding");        // not UTF-8
+  EXPECT_EQ(error_code("a=%ED%A0%80"), "invalid_encoding");  // a surrogate in UTF-8
+  EXPECT_EQ(error_code("a=%C0%AF"), "invalid_encoding");     // overlong
   EXPECT_EQ(error_code("a=\xff"), "invalid_encoding");
   EXPECT_EQ(error_code("a[b=1"), "invalid_key");
   EXPECT_EQ(error_code("a[b]c=1"), "invalid_key");

@@ -134,9 +134,14 @@ void check_invariants(const rate_policy& p, std::uint32_t seed) {
   for (int i = 0; i < 3000; ++i) {
     // Time moves by steps from nothing to a little over a window.
     switch (rng() % 4) {
-      case 0: break;
-      case 1: clk.advance(nanoseconds{static_cast<std::int64_t>(rng() % (w / 50 + 1))}); break;
-      case 2: clk.advance(nanoseconds{static_cast<std::int64_t>(rng() % (w / 5 + 1))}); break;
+      case 0:
+        break;
+      case 1:
+        clk.advance(nanoseconds{static_cast<std::int64_t>(rng() % (w / 50 + 1))});
+        break;
+      case 2:
+        clk.advance(nanoseconds{static_cast<std::int64_t>(rng() % (w / 5 + 1))});
+        break;
       case 3:
         if (rng() % 20 == 0) clk.advance(nanoseconds{w + static_cast<std::int64_t>(rng() % w)});
         break;

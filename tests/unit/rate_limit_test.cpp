@@ -571,8 +571,7 @@ TEST(rate_limit, reference_server_limits_at_the_window_edges) {
   b.route(http::verb::get, "/health", answer());
   b.route(http::verb::get, "/api/items", answer());
   b.route(http::verb::post, "/auth/login", login_handler, {.middleware = {limits.login}});
-  b.route(http::verb::post, "/auth/forgot-password", answer(),
-          {.middleware = {limits.forgot}});
+  b.route(http::verb::post, "/auth/forgot-password", answer(), {.middleware = {limits.forgot}});
   auto app = std::move(b).build();
 
   auto send = [&](http::verb v, std::string target, std::string body = {},
@@ -629,10 +628,10 @@ TEST(rate_limit, reference_server_limits_at_the_window_edges) {
   auto sixth = send(http::verb::post, "/auth/login", good);
   EXPECT_EQ(sixth.result(), http::status::too_many_requests);
   EXPECT_EQ(sixth[http::field::retry_after], "800");  // the oldest failure leaves first
-  EXPECT_EQ(send(http::verb::post, "/auth/login",
-                 R"({"email":"carol@example.com","password":"right"})")
-                .result(),
-            http::status::ok);
+  EXPECT_EQ(
+      send(http::verb::post, "/auth/login", R"({"email":"carol@example.com","password":"right"})")
+          .result(),
+      http::status::ok);
   f.clk.advance(800s);
   EXPECT_EQ(send(http::verb::post, "/auth/login", good).result(), http::status::ok);
 

@@ -13,7 +13,11 @@ namespace {
 TEST(sanitize_string, trims_and_removes_controls) {
   EXPECT_EQ(sanitize_string("  hello\x01 world\x7F\t\n ").value, "hello world");
   EXPECT_EQ(sanitize_string("\xC2\xA0\xE3\x80\x80x\xE2\x80\xAF").value, "x");  // NBSP, U+3000
-  EXPECT_EQ(sanitize_string("a\xC2\x85" "b\xC2\x9F" "c").value, "abc");  // C1 controls
+  EXPECT_EQ(sanitize_string("a\xC2\x85"
+                            "b\xC2\x9F"
+                            "c")
+                .value,
+            "abc");  // C1 controls
   EXPECT_EQ(sanitize_string("  x  ", {.trim = false}).value, "  x  ");
 }
 
@@ -46,7 +50,8 @@ TEST(sanitize_string, invalid_utf8_is_replaced_or_refused) {
     EXPECT_NE(r.value.find(fffd), std::string::npos) << bad;
     EXPECT_EQ(r.value.front(), 'a');
     EXPECT_EQ(r.value.back(), 'b');
-    const auto refused = sanitize_string(std::string("a") + bad, {.on_invalid = invalid_utf8::refuse});
+    const auto refused =
+        sanitize_string(std::string("a") + bad, {.on_invalid = invalid_utf8::refuse});
     EXPECT_FALSE(refused);
     EXPECT_EQ(refused.status, string_status::invalid_utf8);
     EXPECT_TRUE(refused.value.empty());
@@ -74,7 +79,10 @@ TEST(sanitize_string, removes_bidi_and_zero_width_when_asked) {
   const std::string rlo = "evil\xE2\x80\xAEtxt.exe";
   EXPECT_EQ(sanitize_string(rlo, {.remove_bidi_controls = true}).value, "eviltxt.exe");
   EXPECT_EQ(sanitize_string(rlo).value, rlo);
-  EXPECT_EQ(sanitize_string("a\xE2\x80\x8B" "d\xE2\x81\xA0m\xEF\xBB\xBFin", {.remove_zero_width = true}).value,
+  EXPECT_EQ(sanitize_string("a\xE2\x80\x8B"
+                            "d\xE2\x81\xA0m\xEF\xBB\xBFin",
+                            {.remove_zero_width = true})
+                .value,
             "admin");
 }
 
@@ -104,9 +112,9 @@ TEST(sql_identifier, quotes_only_accepted_names) {
 }
 
 TEST(order_by_map, maps_keys_onto_fixed_columns) {
-  const order_by_map sort{{{"name", "users.display_name"}, {"joined", "created_at"},
-                           {"order", "orders.order"}},
-                          "joined"};
+  const order_by_map sort{
+      {{"name", "users.display_name"}, {"joined", "created_at"}, {"order", "orders.order"}},
+      "joined"};
   EXPECT_EQ(sort.resolve("name").sql(), "\"users\".\"display_name\" ASC");
   EXPECT_EQ(sort.resolve("-name").sql(), "\"users\".\"display_name\" DESC");
   EXPECT_EQ(sort.resolve("name:desc").sql(), "\"users\".\"display_name\" DESC");
@@ -150,18 +158,31 @@ TEST(sanitize_filename, path_separators_and_traversal) {
   EXPECT_EQ(sanitize_filename("."), "file");
   EXPECT_EQ(sanitize_filename("/"), "_");
   // Fullwidth solidus and reverse solidus become / and \ under NFKC.
-  EXPECT_EQ(sanitize_filename("..\xEF\xBC\x8F..\xEF\xBC\x8F" "etc"), "_.._etc");
-  EXPECT_EQ(sanitize_filename("a\xEF\xBC\xBC" "b"), "a_b");
-  EXPECT_EQ(sanitize_filename("a\xE2\x88\x95" "b\xE2\x81\x84" "c"), "a_b_c");  // look-alikes
+  EXPECT_EQ(sanitize_filename("..\xEF\xBC\x8F..\xEF\xBC\x8F"
+                              "etc"),
+            "_.._etc");
+  EXPECT_EQ(sanitize_filename("a\xEF\xBC\xBC"
+                              "b"),
+            "a_b");
+  EXPECT_EQ(sanitize_filename("a\xE2\x88\x95"
+                              "b\xE2\x81\x84"
+                              "c"),
+            "a_b_c");  // look-alikes
 }
 
 TEST(sanitize_filename, controls_bidi_colons_and_windows_characters) {
-  EXPECT_EQ(sanitize_filename("a\x01\x1F\x7F" "b\n.txt"), "ab.txt");
-  EXPECT_EQ(sanitize_filename("invoice\xE2\x80\xAE" "fdp.exe"), "invoicefdp.exe");
+  EXPECT_EQ(sanitize_filename("a\x01\x1F\x7F"
+                              "b\n.txt"),
+            "ab.txt");
+  EXPECT_EQ(sanitize_filename("invoice\xE2\x80\xAE"
+                              "fdp.exe"),
+            "invoicefdp.exe");
   EXPECT_EQ(sanitize_filename("file.txt:secret:$DATA"), "file.txt_secret_$DATA");
   EXPECT_EQ(sanitize_filename("a<b>c\"d|e?f*g"), "a_b_c_d_e_f_g");
   EXPECT_EQ(sanitize_filename("zero\xE2\x80\x8Bwidth"), "zerowidth");
-  EXPECT_EQ(sanitize_filename("a\xEF\xBC\x9A" "b"), "a_b");  // fullwidth colon
+  EXPECT_EQ(sanitize_filename("a\xEF\xBC\x9A"
+                              "b"),
+            "a_b");  // fullwidth colon
 }
 
 TEST(sanitize_filename, leading_and_trailing_characters) {
@@ -173,9 +194,9 @@ TEST(sanitize_filename, leading_and_trailing_characters) {
 }
 
 TEST(sanitize_filename, windows_device_names) {
-  for (const char* name : {"CON", "con", "NUL", "nul.txt", "aux.txt", "COM1", "com9.log",
-                           "LPT1", "lpt0", "PRN.tar.gz", "CONIN$", "conout$.txt", "CON .txt",
-                           "COM\xC2\xB9", "clock$"}) {
+  for (const char* name :
+       {"CON", "con", "NUL", "nul.txt", "aux.txt", "COM1", "com9.log", "LPT1", "lpt0", "PRN.tar.gz",
+        "CONIN$", "conout$.txt", "CON .txt", "COM\xC2\xB9", "clock$"}) {
     const std::string out = sanitize_filename(name);
     EXPECT_EQ(out.front(), '_') << name << " -> " << out;
   }
@@ -200,8 +221,8 @@ TEST(sanitize_filename, length_cap_keeps_utf8_and_extension) {
 }
 
 TEST(sanitize_filename, never_empty_and_stable) {
-  for (const char* input : {"", " ", "...", "---", "\x01\x02", "\xE2\x80\xAE", "/../",
-                            "\xFF\xFE", "CON", "a/b\\c:d", "..\xEF\xBC\x8F"}) {
+  for (const char* input : {"", " ", "...", "---", "\x01\x02", "\xE2\x80\xAE", "/../", "\xFF\xFE",
+                            "CON", "a/b\\c:d", "..\xEF\xBC\x8F"}) {
     const std::string out = sanitize_filename(input);
     EXPECT_FALSE(out.empty()) << input;
     EXPECT_EQ(sanitize_filename(out), out) << input;

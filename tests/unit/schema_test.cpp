@@ -70,8 +70,8 @@ TEST(schema, invalid_type_for_every_kind) {
 
 TEST(schema, strings_count_code_points) {
   auto s = schema::string().min(2).max(3);
-  ok_value(s, "😀😀");         // 8 bytes, 2 code points
-  ok_value(s, "é€😀");         // 9 bytes, 3 code points
+  ok_value(s, "😀😀");   // 8 bytes, 2 code points
+  ok_value(s, "é€😀");  // 9 bytes, 3 code points
   expect_code(s, "😀", "too_small");
   expect_code(s, "abcd", "too_big");
   auto i = only_issue(s, "😀😀😀😀");
@@ -227,8 +227,8 @@ TEST(schema, objects_strip_strict_passthrough) {
 
 TEST(schema, every_issue_with_its_path) {
   auto order = schema::object({
-      {"items", schema::array(schema::object({{"qty", schema::integer().min(1)},
-                                              {"sku", schema::string().length(4)}}))},
+      {"items", schema::array(schema::object(
+                    {{"qty", schema::integer().min(1)}, {"sku", schema::string().length(4)}}))},
       {"note", schema::string().max(3)},
   });
   auto r = order.validate(json::parse(
@@ -290,7 +290,8 @@ TEST(schema, optional_nullable_defaults) {
   expect_code(o, {{"a", nullptr}, {"b", "x"}}, "invalid_type", "a");
   expect_code(o, json::object(), "invalid_type", "b");
 
-  auto bad_default = schema::object({{"x", schema::integer().default_with([] { return json("s"); })}});
+  auto bad_default =
+      schema::object({{"x", schema::integer().default_with([] { return json("s"); })}});
   expect_code(bad_default, json::object(), "invalid_type", "x");
 }
 
@@ -359,9 +360,14 @@ TEST(schema, hostile_values) {
 
 TEST(schema, lax_integer_table) {
   auto s = schema::object({{"n", schema::integer()}});
-  for (auto [text, value] : std::vector<std::pair<std::string, std::int64_t>>{
-           {"12", 12}, {"-3", -3}, {"0", 0}, {"-0", 0}, {"007", 7},
-           {"9223372036854775807", INT64_MAX}, {"-9223372036854775808", INT64_MIN}})
+  for (auto [text, value] :
+       std::vector<std::pair<std::string, std::int64_t>>{{"12", 12},
+                                                         {"-3", -3},
+                                                         {"0", 0},
+                                                         {"-0", 0},
+                                                         {"007", 7},
+                                                         {"9223372036854775807", INT64_MAX},
+                                                         {"-9223372036854775808", INT64_MIN}})
     EXPECT_EQ(query_value(s, "n=" + text).at("n"), value) << text;
   for (auto text : {"12abc", "1e400", "0x10", "%2012", "12%20", "1.5", "", "abc", "+1", "1e2",
                     "NaN", "Infinity", "--1", "1_000"}) {
@@ -389,7 +395,8 @@ TEST(schema, lax_number_and_boolean_tables) {
     EXPECT_EQ(query_issues(n, std::string("x=") + text).at(0).code, "invalid_type") << text;
 
   auto b = schema::object({{"b", schema::boolean()}});
-  for (auto text : {"true", "1", "yes", "on"}) EXPECT_EQ(query_value(b, std::string("b=") + text).at("b"), true);
+  for (auto text : {"true", "1", "yes", "on"})
+    EXPECT_EQ(query_value(b, std::string("b=") + text).at("b"), true);
   for (auto text : {"false", "0", "no", "off"})
     EXPECT_EQ(query_value(b, std::string("b=") + text).at("b"), false);
   for (auto text : {"", "TRUE", "True", "y", "n", "2", "maybe", "null", "truex"})
@@ -434,8 +441,8 @@ TEST(schema, lax_duplicates_arrays_and_nesting) {
   auto open = schema::object({{"ids", schema::array(schema::integer())}});
   EXPECT_EQ(query_issues(open, "ids[1001]=1").at(0).code, "too_big");
 
-  auto nested = schema::object({{"user", schema::object({{"name", schema::string()},
-                                                         {"age", schema::integer()}})}});
+  auto nested = schema::object(
+      {{"user", schema::object({{"name", schema::string()}, {"age", schema::integer()}})}});
   EXPECT_EQ(query_value(nested, "user[name]=ada&user[age]=36&user[x]=1"),
             json({{"user", {{"name", "ada"}, {"age", 36}}}}));
   EXPECT_EQ(query_issues(nested, "user=ada").at(0).code, "invalid_type");
@@ -483,13 +490,13 @@ TEST(schema, contradictions_throw_when_built) {
   EXPECT_THROW(schema::union_of({}), config_error);
   EXPECT_THROW(schema::record(schema::integer(), schema::any()), config_error);
   EXPECT_THROW(schema::discriminated_union("k", {schema::string()}), config_error);
-  EXPECT_THROW(schema::discriminated_union(
-                   "k", {schema::object({{"k", schema::literal("a")}}),
-                         schema::object({{"k", schema::enumeration({"b", "a"})}})}),
-               config_error);
-  EXPECT_THROW(schema::discriminated_union(
-                   "k", {schema::object({{"k", schema::literal("a").optional()}})}),
-               config_error);
+  EXPECT_THROW(
+      schema::discriminated_union("k", {schema::object({{"k", schema::literal("a")}}),
+                                        schema::object({{"k", schema::enumeration({"b", "a"})}})}),
+      config_error);
+  EXPECT_THROW(
+      schema::discriminated_union("k", {schema::object({{"k", schema::literal("a").optional()}})}),
+      config_error);
 
   schema deep = schema::any();
   EXPECT_THROW(
@@ -519,22 +526,29 @@ TEST(schema, loads_from_a_json_description) {
       "password": {"type": "string", "min": 12, "max": 128},
       "name": {"type": "string", "min": 1, "max": 100, "optional": true},
       "website": {"type": "union", "optional": true, "options": [
-        {"type": "string", "format": "url", "schemes": ["https"]}, {"type": "literal", "value": ""}]},
+        {"type": "string", "format": "url", "schemes": ["https"]},
+        {"type": "literal", "value": ""}]},
       "role": {"type": "enum", "values": ["user", "admin"], "default": "user"},
       "tags": {"type": "array", "items": {"type": "string", "pattern": "[a-z]+"}, "max": 3,
                "unique": true, "optional": true},
       "age": {"type": "int32", "gt": 0, "lt": 200, "nullable": true, "optional": true},
-      "point": {"type": "tuple", "items": [{"type": "number"}, {"type": "number"}], "optional": true},
+      "point": {"type": "tuple", "items": [{"type": "number"}, {"type": "number"}],
+                "optional": true},
       "meta": {"type": "record", "keys": {"type": "string", "max": 8}, "values": {"type": "any"},
                "optional": true},
       "id": {"type": "string", "format": "uuid", "optional": true}
     }})"));
-  EXPECT_EQ(ok_value(s, {{"email", " A@Example.com"}, {"password", "correct-horse-battery"}}),
-            json({{"email", "a@example.com"}, {"password", "correct-horse-battery"},
-                  {"role", "user"}}));
-  auto r = s.validate(
-      {{"email", "x"}, {"password", "short"}, {"website", "http://a.example"}, {"role", "root"},
-       {"tags", {"a", "a"}}, {"age", 0}, {"extra", 1}, {"meta", {{"too-long-key", 1}}}});
+  EXPECT_EQ(
+      ok_value(s, {{"email", " A@Example.com"}, {"password", "correct-horse-battery"}}),
+      json({{"email", "a@example.com"}, {"password", "correct-horse-battery"}, {"role", "user"}}));
+  auto r = s.validate({{"email", "x"},
+                       {"password", "short"},
+                       {"website", "http://a.example"},
+                       {"role", "root"},
+                       {"tags", {"a", "a"}},
+                       {"age", 0},
+                       {"extra", 1},
+                       {"meta", {{"too-long-key", 1}}}});
   std::set<std::string> fields;
   for (const auto& i : r.issues) fields.insert(i.field);
   EXPECT_EQ(fields, (std::set<std::string>{"", "age", "email", "meta.too-long-key", "password",

@@ -43,7 +43,8 @@ handler echo(http::status status = http::status::ok) {
 chain make_chain(validate_options options, http::verb verb = http::verb::post,
                  http::status status = http::status::ok) {
   chain::builder b;
-  b.route(verb, "/t", echo(status), {.middleware = {std::make_shared<validate>(std::move(options))}});
+  b.route(verb, "/t", echo(status),
+          {.middleware = {std::make_shared<validate>(std::move(options))}});
   return std::move(b).build();
 }
 
@@ -115,15 +116,15 @@ void expect_status(const json& c, http::status got) {
 
 TEST(validate, query_cases) {
   auto file = test::load_cases("validation/query.json");
-  test::expect_case_ids(file.at("cases"),
-                        {"defaults", "coerced", "not-a-number", "trailing-garbage", "overflow",
-                         "hex", "fraction", "too-big", "scalar-duplicate", "bad-percent",
-                         "two-errors", "proto-key", "param-flood", "bool-false", "bool-garbage",
-                         "array-limit", "depth"});
+  test::expect_case_ids(
+      file.at("cases"),
+      {"defaults", "coerced", "not-a-number", "trailing-garbage", "overflow", "hex", "fraction",
+       "too-big", "scalar-duplicate", "bad-percent", "two-errors", "proto-key", "param-flood",
+       "bool-false", "bool-garbage", "array-limit", "depth"});
   for (const auto& c : file.at("cases")) {
     auto s = setup_for(c);
-    auto app = make_chain({.name = "q", .query = s.query, .query_limits = s.limits},
-                          http::verb::get);
+    auto app =
+        make_chain({.name = "q", .query = s.query, .query_limits = s.limits}, http::verb::get);
     std::string q = query_of(c);
     auto res = send(app, http::verb::get, q.empty() ? "/t" : "/t?" + q, {}, {});
     expect_status(c, res.result());
@@ -146,10 +147,10 @@ TEST(validate, query_cases) {
 
 TEST(validate, body_cases) {
   auto file = test::load_cases("validation/bodies.json");
-  test::expect_case_ids(file.at("cases"),
-                        {"ok", "both-bad", "wrong-type", "unknown-key-stripped", "duplicate-key",
-                         "invalid-json", "deep", "not-json-content-type", "code-points",
-                         "lone-surrogate"});
+  test::expect_case_ids(
+      file.at("cases"),
+      {"ok", "both-bad", "wrong-type", "unknown-key-stripped", "duplicate-key", "invalid-json",
+       "deep", "not-json-content-type", "code-points", "lone-surrogate"});
   auto app = make_chain({.name = "users", .body = users_schema()}, http::verb::post,
                         http::status::created);
   for (const auto& c : file.at("cases")) {
@@ -203,7 +204,8 @@ TEST(validate, form_bodies_use_the_lax_table) {
   auto res = send(app, http::verb::post, "/t", "age=21&news=off&name=+Ada+",
                   "application/x-www-form-urlencoded");
   ASSERT_EQ(res.result(), http::status::ok) << res.body();
-  EXPECT_EQ(json::parse(res.body()).at("body"), json({{"age", 21}, {"news", false}, {"name", "Ada"}}));
+  EXPECT_EQ(json::parse(res.body()).at("body"),
+            json({{"age", 21}, {"news", false}, {"name", "Ada"}}));
 
   res = send(app, http::verb::post, "/t", "age=17&news=maybe&name=x",
              "application/x-www-form-urlencoded");

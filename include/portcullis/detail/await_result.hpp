@@ -3,8 +3,8 @@
 //
 // A `pending_result<T>` is filled from any thread (a worker of a blocking
 // pool) and awaited by one coroutine, which gives up after a timeout or when
-// it is cancelled (per-operation cancellation, as with_deadline uses). Everything that touches its timer runs on one strand, so
-// a result that arrives just before the wait begins is never missed.
+// it is cancelled (per-operation cancellation, as with_deadline uses). Everything that touches its
+// timer runs on one strand, so a result that arrives just before the wait begins is never missed.
 //
 //     auto p = std::make_shared<pending_result<int>>(ex);
 //     pool.push([p]() mutable { pending_result<int>::deliver(std::move(p), compute()); });

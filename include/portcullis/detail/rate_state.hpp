@@ -23,13 +23,13 @@ namespace portcullis::detail {
 struct rate_state {
   bool fresh = true;
   rate_algorithm algorithm = rate_algorithm::fixed_window;
-  std::uint64_t limit = 0;       // policy snapshot: a changed policy starts afresh
+  std::uint64_t limit = 0;  // policy snapshot: a changed policy starts afresh
   std::int64_t window = 0;
   std::uint64_t burst = 0;
   std::int64_t start = 0;
   std::uint64_t count = 0;
   std::uint64_t previous = 0;
-  std::int64_t expires = 0;      // from then on the state equals a fresh one
+  std::int64_t expires = 0;       // from then on the state equals a fresh one
   std::vector<std::int64_t> log;  // live entries are log[log_head..]; the
   std::uint32_t log_head = 0;     // dead prefix is compacted when it is half
 };

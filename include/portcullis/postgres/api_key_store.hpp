@@ -107,8 +107,7 @@ class postgres_api_key_store final : public api_key_store {
   asio::awaitable<std::optional<api_key_record>> find_by_hash(const api_key_digest& hash) override;
   asio::awaitable<void> touch(std::span<const api_key_use> uses) override;
   asio::awaitable<bool> consume_use(std::string_view id, wall_time now) override;
-  asio::awaitable<bool> revoke(std::string_view owner, std::string_view id,
-                               wall_time now) override;
+  asio::awaitable<bool> revoke(std::string_view owner, std::string_view id, wall_time now) override;
   asio::awaitable<std::vector<api_key_record>> list(std::string_view owner,
                                                     std::size_t limit = 1000) override;
 

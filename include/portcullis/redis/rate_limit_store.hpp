@@ -80,8 +80,8 @@ class redis_rate_limit_store final : public rate_limit_store {
 
   asio::awaitable<rate_decision> consume(std::string_view key, const rate_policy& policy,
                                          std::uint64_t cost) override;
-  asio::awaitable<void> refund(std::string_view key, const rate_policy& policy,
-                               std::uint64_t cost, const rate_decision& taken) override;
+  asio::awaitable<void> refund(std::string_view key, const rate_policy& policy, std::uint64_t cost,
+                               const rate_decision& taken) override;
   asio::awaitable<void> reset(std::string_view key) override;
   /// Deletes every key under the prefix (SCAN + UNLINK on each node).
   asio::awaitable<void> reset_all() override;
