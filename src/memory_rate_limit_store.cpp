@@ -31,11 +31,26 @@ class spin_lock {
   std::atomic<bool> locked_{false};
 };
 
+// A key with its hash, computed once per call: it picks the shard and is the
+// map's hash too, so a decision hashes its key once, not twice.
+struct hashed_key {
+  std::string_view text;
+  std::size_t hash;
+};
+
 struct key_hash {
   using is_transparent = void;
   std::size_t operator()(std::string_view s) const noexcept {
     return std::hash<std::string_view>{}(s);
   }
+  std::size_t operator()(const hashed_key& k) const noexcept { return k.hash; }
+};
+
+struct key_equal {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+  bool operator()(const hashed_key& a, std::string_view b) const noexcept { return a.text == b; }
+  bool operator()(std::string_view a, const hashed_key& b) const noexcept { return a == b.text; }
 };
 
 struct node {
@@ -50,7 +65,7 @@ struct node {
 struct memory_rate_limit_store::impl {
   struct alignas(64) shard {
     spin_lock lock;
-    std::unordered_map<std::string, node, key_hash, std::equal_to<>> map;
+    std::unordered_map<std::string, node, key_hash, key_equal> map;
     node* coldest = nullptr;
     node* warmest = nullptr;
     std::uint64_t evictions = 0;
@@ -76,6 +91,11 @@ struct memory_rate_limit_store::impl {
       unlink(n);
       map.erase(map.find(std::string_view(*n->key)));
     }
+    // Unlinks n and takes its map node out whole, to be reused for another key.
+    auto take(node* n) {
+      unlink(n);
+      return map.extract(map.find(std::string_view(*n->key)));
+    }
   };
 
   impl(memory_store_options o, const clock& c) : options(o), clk(c) {
@@ -88,11 +108,23 @@ struct memory_rate_limit_store::impl {
     per_shard = (o.max_keys + n - 1) / n;
   }
 
-  shard& shard_for(std::string_view key) noexcept {
-    // The map hashes again with its own bucket count; take the shard from
-    // the high bits so the two choices do not correlate.
-    const std::size_t h = key_hash{}(key);
-    return shards[(h >> 40 ^ h >> 20) & mask];
+  hashed_key hashed(std::string_view key) const noexcept { return {key, key_hash{}(key)}; }
+
+  shard& shard_for(const hashed_key& key) noexcept {
+    // The map takes the same hash modulo its bucket count, which uses the
+    // low bits; take the shard from the high bits so the two do not correlate.
+    return shards[(key.hash >> 40 ^ key.hash >> 20) & mask];
+  }
+
+  // Calls f(shard&) for every shard, each under its lock, and sums what it returns.
+  template <class F>
+  auto sum_over_shards(F f) const {
+    decltype(f(shards[0])) total{};
+    for (std::size_t i = 0; i <= mask; ++i) {
+      std::lock_guard lock(shards[i].lock);
+      total += f(shards[i]);
+    }
+    return total;
   }
 
   std::int64_t now() const noexcept { return clk.now().time_since_epoch().count(); }
@@ -106,6 +138,37 @@ struct memory_rate_limit_store::impl {
       s.erase(n);
       ++s.expired;
     }
+  }
+
+  // A new key's node. A shard at most half full just adds it: dead keys
+  // there cost only memory, and a workload whose state expires between
+  // visits (GCRA under its rate, say) keeps its keys instead of churning
+  // them. Past half, each new key first drops up to cleanup_per_call
+  // expired keys from the cold end, so memory shrinks back after a flood of
+  // one-off clients. A full shard recycles its least recently used node for
+  // the new key, without allocating. A decision on a key already held does
+  // none of this.
+  node* insert(shard& s, const hashed_key& k, std::int64_t t) {
+    decltype(shard::map)::node_type spare;
+    if (s.map.size() > per_shard / 2) clean(s, t, nullptr);
+    if (s.map.size() >= per_shard && s.coldest) {
+      spare = s.take(s.coldest);
+      ++s.evictions;
+    }
+    node* n;
+    if (spare) {
+      spare.key().assign(k.text);
+      spare.mapped() = node{};
+      auto ins = s.map.insert(std::move(spare)).position;
+      n = &ins->second;
+      n->key = &ins->first;
+    } else {
+      auto [ins, ok] = s.map.try_emplace(std::string(k.text));
+      n = &ins->second;
+      n->key = &ins->first;
+    }
+    s.push_warm(n);
+    return n;
   }
 
   memory_store_options options;
@@ -125,43 +188,35 @@ memory_rate_limit_store::~memory_rate_limit_store() = default;
 
 rate_decision memory_rate_limit_store::consume_now(std::string_view key, const rate_policy& policy,
                                                    std::uint64_t cost) {
-  auto& s = impl_->shard_for(key);
+  const hashed_key k = impl_->hashed(key);
+  auto& s = impl_->shard_for(k);
   std::lock_guard lock(s.lock);
   const std::int64_t t = impl_->now();
 
   node* n;
-  if (auto it = s.map.find(key); it != s.map.end()) {
+  if (auto it = s.map.find(k); it != s.map.end()) {
     n = &it->second;
     s.touch(n);
   } else {
-    // Make room first: expired keys, then the least recently used one.
-    impl_->clean(s, t, nullptr);
-    if (s.map.size() >= impl_->per_shard && s.coldest) {
-      s.erase(s.coldest);
-      ++s.evictions;
-    }
-    auto [ins, ok] = s.map.try_emplace(std::string(key));
-    n = &ins->second;
-    n->key = &ins->first;
-    s.push_warm(n);
+    n = impl_->insert(s, k, t);
   }
-  rate_decision d = detail::apply_consume(n->state, policy, cost, t);
-  impl_->clean(s, t, n);
-  return d;
+  return detail::apply_consume(n->state, policy, cost, t);
 }
 
 void memory_rate_limit_store::refund_now(std::string_view key, const rate_policy& policy,
                                          std::uint64_t cost, const rate_decision& taken) {
-  auto& s = impl_->shard_for(key);
+  const hashed_key k = impl_->hashed(key);
+  auto& s = impl_->shard_for(k);
   std::lock_guard lock(s.lock);
-  if (auto it = s.map.find(key); it != s.map.end())
+  if (auto it = s.map.find(k); it != s.map.end())
     detail::apply_refund(it->second.state, policy, cost, taken, impl_->now());
 }
 
 void memory_rate_limit_store::reset_now(std::string_view key) noexcept {
-  auto& s = impl_->shard_for(key);
+  const hashed_key k = impl_->hashed(key);
+  auto& s = impl_->shard_for(k);
   std::lock_guard lock(s.lock);
-  if (auto it = s.map.find(key); it != s.map.end()) s.erase(&it->second);
+  if (auto it = s.map.find(k); it != s.map.end()) s.erase(&it->second);
 }
 
 void memory_rate_limit_store::reset_all_now() noexcept {
@@ -197,33 +252,15 @@ asio::awaitable<void> memory_rate_limit_store::reset_all() {
 }
 
 std::size_t memory_rate_limit_store::size() const noexcept {
-  std::size_t total = 0;
-  for (std::size_t i = 0; i <= impl_->mask; ++i) {
-    auto& s = impl_->shards[i];
-    std::lock_guard lock(s.lock);
-    total += s.map.size();
-  }
-  return total;
+  return impl_->sum_over_shards([](const impl::shard& s) { return s.map.size(); });
 }
 
 std::uint64_t memory_rate_limit_store::evictions() const noexcept {
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i <= impl_->mask; ++i) {
-    auto& s = impl_->shards[i];
-    std::lock_guard lock(s.lock);
-    total += s.evictions;
-  }
-  return total;
+  return impl_->sum_over_shards([](const impl::shard& s) { return s.evictions; });
 }
 
 std::uint64_t memory_rate_limit_store::expired_removed() const noexcept {
-  std::uint64_t total = 0;
-  for (std::size_t i = 0; i <= impl_->mask; ++i) {
-    auto& s = impl_->shards[i];
-    std::lock_guard lock(s.lock);
-    total += s.expired;
-  }
-  return total;
+  return impl_->sum_over_shards([](const impl::shard& s) { return s.expired; });
 }
 
 std::size_t memory_rate_limit_store::capacity() const noexcept {

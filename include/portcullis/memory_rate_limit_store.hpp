@@ -4,9 +4,12 @@
 // For one process with no set-up: state lives in memory, split into shards
 // (each a hash map under its own lock) so that threads working on different
 // keys rarely meet. The number of keys is bounded; when a shard is full its
-// least recently used key is evicted (counted in `evictions()`). Expired
-// keys are removed a few at a time by the calls that touch their shard,
-// never by a sweep that stops the world.
+// least recently used key is evicted (counted in `evictions()`), its memory
+// reused for the new key. A shard more than half full drops a few expired
+// keys per new key, so memory shrinks back after a flood of one-off clients;
+// below half, dead keys are left alone, so that keys whose state expires
+// between visits are not freed and made again. There is never a sweep that
+// stops the world, and a decision on a key already held does no clean-up.
 //
 //     portcullis::memory_rate_limit_store store{{.max_keys = 100'000}};
 //     auto d = store.consume_now("ip:203.0.113.7", policy, 1);
@@ -32,9 +35,9 @@ struct memory_store_options {
   /// Number of shards, rounded up to a power of two; 0 picks 16 per
   /// hardware thread (at least 16). More shards, less contention.
   std::size_t shards = 0;
-  /// How many expired keys one call may remove from its shard's cold end.
-  /// Default 2: steady traffic keeps the store free of dead keys at a
-  /// constant, tiny cost per call.
+  /// How many further expired keys a new key may remove from its shard's
+  /// cold end when the shard is more than half full. Default 2: dead keys
+  /// then leave at twice the rate new ones arrive.
   std::size_t cleanup_per_call = 2;
 };
 

@@ -52,17 +52,47 @@ TEST(memory_rate_limit_store, least_recently_used_is_evicted_first) {
   EXPECT_TRUE(store.consume_now("b", p, 1).allowed) << "b was evicted, so it starts afresh";
 }
 
-TEST(memory_rate_limit_store, expired_keys_leave_without_a_sweep) {
+TEST(memory_rate_limit_store, dead_keys_stay_until_the_shard_is_half_full) {
   manual_clock clk;
-  memory_rate_limit_store store{{.shards = 16}, clk};
+  memory_rate_limit_store store{{.shards = 1}, clk};
+  auto p = rate_policy::fixed_window(rate::per_minute(5));
+  for (int i = 0; i < 100; ++i) store.consume_now("old" + std::to_string(i), p, 1);
+  clk.advance(2min);
+  // Decisions on keys already held do no clean-up: their cost never
+  // depends on other keys.
+  store.consume_now("old0", p, 1);
+  for (int i = 0; i < 99; ++i) store.consume_now("new" + std::to_string(i), p, 1);
+  EXPECT_EQ(store.expired_removed(), 0u);
+  EXPECT_EQ(store.size(), 199u);
+  // A dead key kept still starts afresh.
+  EXPECT_EQ(store.consume_now("old1", p, 1).remaining, 4u);
+}
+
+TEST(memory_rate_limit_store, a_full_shard_recycles_its_coldest_key) {
+  manual_clock clk;
+  memory_rate_limit_store store{{.max_keys = 64, .shards = 1}, clk};
+  auto p = rate_policy::fixed_window(rate::per_minute(5));
+  for (int i = 0; i < 64; ++i) store.consume_now("k" + std::to_string(i), p, 1);
+  store.consume_now("k0", p, 1);  // k1 is now the coldest
+  store.consume_now("new", p, 1);
+  EXPECT_EQ(store.evictions(), 1u);
+  EXPECT_EQ(store.size(), 64u);
+  EXPECT_EQ(store.consume_now("k0", p, 1).remaining, 2u);  // kept
+  EXPECT_EQ(store.consume_now("k1", p, 1).remaining, 4u);  // evicted, starts afresh
+}
+
+TEST(memory_rate_limit_store, a_crowded_shard_sheds_expired_keys_without_a_sweep) {
+  manual_clock clk;
+  // 16 shards of 100 keys; 1 000 old keys fill each past half.
+  memory_rate_limit_store store{{.max_keys = 1600, .shards = 16}, clk};
   auto p = rate_policy::fixed_window(rate::per_minute(5));
   for (int i = 0; i < 1000; ++i) store.consume_now("old" + std::to_string(i), p, 1);
   EXPECT_EQ(store.size(), 1000u);
   clk.advance(2min);
-  // Ordinary traffic on other keys removes the dead ones a few at a time.
-  for (int i = 0; i < 600; ++i) store.consume_now("new" + std::to_string(i), p, 1);
-  EXPECT_EQ(store.expired_removed(), 1000u);
-  EXPECT_EQ(store.size(), 600u);
+  store.consume_now("old1", p, 1);
+  for (int i = 0; i < 1000; ++i) store.consume_now("new" + std::to_string(i), p, 1);
+  EXPECT_EQ(store.expired_removed(), 999u);  // every old key but old1, alive again
+  EXPECT_EQ(store.size(), 1001u);
   EXPECT_EQ(store.evictions(), 0u);
 }
 
