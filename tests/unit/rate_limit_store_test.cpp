@@ -3,6 +3,7 @@
 #include "portcullis/errc.hpp"
 #include "portcullis/memory_rate_limit_store.hpp"
 #include "support/cases.hpp"
+#include "support/rate_limit_suite.hpp"
 
 #include <gtest/gtest.h>
 
@@ -18,54 +19,12 @@ namespace {
 using namespace std::chrono_literals;
 using std::chrono::nanoseconds;
 
-std::int64_t whole_seconds_up(nanoseconds d) {
-  return std::max<std::int64_t>(1, (d.count() + 999'999'999) / 1'000'000'000);
-}
-
-rate_policy policy_of_case(const nlohmann::json& c) {
-  const auto algorithm = parse_rate_algorithm(c.at("algorithm").get<std::string>());
-  if (algorithm == rate_algorithm::gcra)
-    return rate_policy::gcra(rate::per_second(c.at("rate_per_s").get<std::uint64_t>()))
-        .with_burst(c.at("burst").get<std::uint64_t>());
-  if (algorithm == rate_algorithm::token_bucket)
-    return rate_policy::token_bucket(rate::per_second(c.at("refill_per_s").get<std::uint64_t>()))
-        .with_burst(c.at("capacity").get<std::uint64_t>());
-  return rate_policy::make(algorithm, rate::per(c.at("limit").get<std::uint64_t>(),
-                                                std::chrono::seconds(c.at("window_s").get<int>())));
-}
-
+// The shared sequences (tests/support/rate_limit_suite.hpp); the Redis
+// store's integration tests run the same ones.
 TEST(rate_limit_store, every_sequence_case) {
-  auto file = test::load_cases("ratelimit/sequences.json");
-  test::expect_case_ids(file.at("cases"),
-                        {"fixed-window-edge", "sliding-log-denied-not-counted", "gcra-burst",
-                         "token-bucket-fractional-wait", "sliding-counter-weighting",
-                         "cost-larger-than-remaining", "cost-above-limit"});
-  for (const auto& c : file.at("cases")) {
-    SCOPED_TRACE(c.at("id").get<std::string>());
-    manual_clock clk;
-    memory_rate_limit_store store{{}, clk};
-    const rate_policy policy = policy_of_case(c);
-    policy.validate("test");
-    const auto start = clk.now();
-    for (const auto& step : c.at("steps")) {
-      const auto at = start + std::chrono::duration_cast<nanoseconds>(
-                                  std::chrono::duration<double>(step.at("t").get<double>()));
-      ASSERT_GE(at, clk.now());
-      clk.advance(at - clk.now());
-      const int repeat = step.value("repeat", 1);
-      for (int i = 0; i < repeat; ++i) {
-        SCOPED_TRACE("t=" + step.at("t").dump() + " #" + std::to_string(i));
-        auto d = store.consume_now("k", policy, step.value("cost", 1));
-        EXPECT_EQ(d.allowed, step.at("allowed").get<bool>());
-        if (step.contains("remaining"))
-          EXPECT_EQ(d.remaining, step.at("remaining").get<std::uint64_t>());
-        if (step.contains("retry_after_s"))
-          EXPECT_EQ(whole_seconds_up(d.retry_after), step.at("retry_after_s").get<std::int64_t>());
-        EXPECT_EQ(d.never, step.value("never", false));
-        if (d.allowed) EXPECT_EQ(d.retry_after, 0ns);
-      }
-    }
-  }
+  test::check_every_sequence_case([](manual_clock& clk) -> std::unique_ptr<rate_limit_store> {
+    return std::make_unique<memory_rate_limit_store>(memory_store_options{}, clk);
+  });
 }
 
 TEST(rate_limit_store, policy_builder_names_units_and_validates) {
