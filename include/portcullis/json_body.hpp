@@ -2,7 +2,8 @@
 //
 // nlohmann::json's own parse() keeps the last of two equal keys without a
 // word, and builds trees of any depth. A request body is parsed here
-// instead, through the SAX interface, which refuses:
+// instead, by a strict RFC 8259 reader of our own (no comments, no NaN, no
+// trailing commas) that builds the same nlohmann::json values and refuses:
 //
 // - a repeated key in one object (`{"a":1,"a":2}`): a proxy or a second
 //   parser that keeps the first value would see a different request;
