@@ -270,8 +270,25 @@ std::string values_text(const std::vector<json>& values) {
 // ---------------------------------------------------------------------------
 // String formats.
 
+// ASCII classes, independent of the C locale (std::isalnum follows it, and
+// costs a call per character).
+constexpr bool ascii_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+constexpr bool ascii_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+constexpr bool ascii_alnum(unsigned char c) { return ascii_alpha(c) || ascii_digit(c); }
+constexpr bool ascii_xdigit(unsigned char c) {
+  return ascii_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+// RFC 5322 atext: letters, digits and these marks.
+constexpr auto atext_table = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = ascii_alnum(static_cast<unsigned char>(c));
+  for (unsigned char c : std::string_view("!#$%&'*+-/=?^_`{|}~")) t[c] = true;
+  return t;
+}();
+
 bool is_atext(unsigned char c) {
-  return std::isalnum(c) || std::strchr("!#$%&'*+-/=?^_`{|}~", c) != nullptr;
+  return atext_table[c];
 }
 
 bool valid_email(std::string_view s) {
@@ -302,13 +319,13 @@ bool valid_email(std::string_view s) {
       return false;
     for (char ch : label) {
       auto c = static_cast<unsigned char>(ch);
-      if (c >= 0x80 || !(std::isalnum(c) || c == '-')) return false;
+      if (!(ascii_alnum(c) || c == '-')) return false;
     }
     ++labels;
     if (dot == host.size()) {
       if (label.size() < 2) return false;
       for (char ch : label)
-        if (!std::isalpha(static_cast<unsigned char>(ch))) return false;
+        if (!ascii_alpha(static_cast<unsigned char>(ch))) return false;
       break;
     }
     start = dot + 1;
@@ -331,7 +348,7 @@ bool valid_uuid(std::string_view s) {
   for (std::size_t i = 0; i < 36; ++i) {
     bool dash = i == 8 || i == 13 || i == 18 || i == 23;
     if (dash != (s[i] == '-')) return false;
-    if (!dash && !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+    if (!dash && !ascii_xdigit(static_cast<unsigned char>(s[i]))) return false;
   }
   if (s == "00000000-0000-0000-0000-000000000000") return true;
   if (s == "ffffffff-ffff-ffff-ffff-ffffffffffff" || s == "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")
@@ -642,7 +659,11 @@ bool run_integer(const schema_node& n, json& v, run_state& st) {
     return false;
   }
 
-  bool ok = check_bounds(n, static_cast<long double>(x), st, "int");
+  // x is within int64 or uint64 here; converting those is one instruction,
+  // converting an int128 is a library call.
+  const long double lx = x <= INT64_MAX ? static_cast<long double>(static_cast<std::int64_t>(x))
+                                        : static_cast<long double>(static_cast<std::uint64_t>(x));
+  bool ok = check_bounds(n, lx, st, "int");
   if (n.divisor) {
     auto d = static_cast<int128>(*n.divisor);
     if (x % d != 0) {
