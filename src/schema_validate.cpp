@@ -125,10 +125,14 @@ std::size_t code_points(std::string_view s) noexcept {
 // ---------------------------------------------------------------------------
 // Where we are, and what was found.
 
+// Trivially constructible (no string_view member), so that run_state's
+// array of them costs nothing to create: it is filled as the run descends.
 struct path_segment {
-  std::string_view key;
+  const char* key_data;
+  std::size_t key_size;
   std::size_t index;
   bool is_index;
+  std::string_view key() const noexcept { return {key_data, key_size}; }
 };
 
 class run_state {
@@ -150,8 +154,8 @@ class run_state {
   bool full() const noexcept { return out_.size() >= max_; }
   bool truncated() const noexcept { return truncated_; }
 
-  void push(std::string_view key) noexcept { push({key, 0, false}); }
-  void push(std::size_t index) noexcept { push({{}, index, true}); }
+  void push(std::string_view key) noexcept { push({key.data(), key.size(), 0, false}); }
+  void push(std::size_t index) noexcept { push({nullptr, 0, index, true}); }
   void pop() noexcept {
     if (overflow_ > 0)
       --overflow_;
@@ -175,7 +179,7 @@ class run_state {
       if (s.is_index)
         p += std::to_string(s.index);
       else
-        p += bounded(s.key);
+        p += bounded(s.key());
     }
     return p;
   }
