@@ -20,6 +20,7 @@ struct route_entry {
   http::verb method;
   std::string pattern;
   bool wildcard = false;  // pattern ends in "/*"
+  bool literal = false;   // no {param} and no wildcard: matched by ==
   std::string_view stem;  // pattern without "/*"
   handler h;
   std::optional<std::uint64_t> body_limit;
@@ -61,9 +62,10 @@ bool under_prefix(std::string_view path, std::string_view prefix) noexcept {
 // Matches `path` against a route pattern, filling params when it matches.
 bool match_pattern(const route_entry& r, std::string_view path, route_param* params,
                    std::size_t& count) noexcept {
-  if (r.wildcard) return under_prefix(path, r.stem);
-  std::string_view pat = r.pattern;
   count = 0;
+  if (r.wildcard) return under_prefix(path, r.stem);
+  if (r.literal) return path == r.pattern;
+  std::string_view pat = r.pattern;
   // Both start with '/': compare segment by segment.
   while (true) {
     if (pat.empty() || path.empty()) return pat.empty() && path.empty();
@@ -97,13 +99,11 @@ match_result match(const detail::chain_state& s, http::verb method, std::string_
   match_result out;
   route_param* scratch = out.params.data();
   std::size_t& count = out.param_count;
-  bool path_known = false;
+  // The first route of the method whose pattern matches; other methods'
+  // patterns are only looked at to tell 405 from 404.
   auto try_method = [&](http::verb m) -> const route_entry* {
-    for (const auto& r : s.routes) {
-      if (!match_pattern(*r, path, scratch, count)) continue;
-      path_known = true;
-      if (r->method == m) return r.get();
-    }
+    for (const auto& r : s.routes)
+      if (r->method == m && match_pattern(*r, path, scratch, count)) return r.get();
     return nullptr;
   };
 
@@ -114,6 +114,10 @@ match_result match(const detail::chain_state& s, http::verb method, std::string_
     out.result = outcome::found;
   } else {
     out.param_count = 0;
+    const bool path_known = std::any_of(s.routes.begin(), s.routes.end(), [&](const auto& e) {
+      std::size_t unused = 0;
+      return match_pattern(*e, path, nullptr, unused);
+    });
     if (path_known)
       out.result =
           method == http::verb::options ? outcome::options_only : outcome::method_not_allowed;
@@ -299,6 +303,7 @@ chain::builder& chain::builder::route(http::verb method, std::string_view patter
   r->method = method;
   r->pattern = std::string(pattern);
   r->wildcard = pattern.ends_with("/*");
+  r->literal = !r->wildcard && pattern.find('{') == std::string_view::npos;
   r->stem = std::string_view(r->pattern).substr(0, r->wildcard ? r->pattern.size() - 2 : 0);
   r->h = std::move(h);
   r->body_limit = options.body_limit;
