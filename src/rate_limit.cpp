@@ -227,10 +227,18 @@ rate_limit::rate_limit(rate_limit_options o) : impl_(std::make_unique<impl>(std:
                        "or ietf");
   if (!(opt.near_limit > 0.0 && opt.near_limit <= 1.0))
     throw config_error(what + ": near_limit must be within (0, 1], e.g. 0.8");
-  if (static_cast<unsigned>(opt.on_store_error) > 1)
+  if (opt.on_store_error && static_cast<unsigned>(*opt.on_store_error) > 1)
     throw config_error(what + ": on_store_error must be fail_open or fail_closed");
   if (!opt.succeeded) opt.succeeded = [](const response& r) { return r.result_int() < 400; };
   if (!opt.store) opt.store = std::make_shared<memory_rate_limit_store>();
+
+  // A store that can fail needs a declared policy: neither path is a safe
+  // default for every limit (issue #4), so the choice is the user's.
+  if (!opt.on_store_error && opt.store->can_fail())
+    throw config_error(what +
+                       ": on_store_error is required because its store can fail; set "
+                       "store_failure::fail_open (let requests through uncounted) or "
+                       "store_failure::fail_closed (answer 503)");
   if (opt.key_prefix.empty()) opt.key_prefix = opt.name;
   impl_->prefix = opt.key_prefix + ":";
   if (!opt.store->claim_prefix(opt.key_prefix))
@@ -437,6 +445,7 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_ha
   // Decide. Store errors take the declared path; a denial is a value.
   rate_decision d;
   bool store_ok = true;
+  const bool fail_closed = opt.on_store_error == store_failure::fail_closed;
   try {
     if (opt.store->synchronous())
       d = opt.store->consume_now(key, policy, cost);
@@ -448,10 +457,10 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_ha
     m.warn(
         m.store_warning, "rate_limit.store_error",
         {{"error", std::string_view(e.what())},
-         {"policy", opt.on_store_error == store_failure::fail_open ? "fail_open" : "fail_closed"}});
+         {"policy", fail_closed ? "fail_closed" : "fail_open"}});
   }
   if (!store_ok) {
-    if (opt.on_store_error == store_failure::fail_closed) {
+    if (fail_closed) {
       m.counters.add(c_failed_closed);
       auto res = ctx.error(req, http::status::service_unavailable, "rate limiter unavailable");
       res.set(http::field::retry_after, "1");

@@ -220,7 +220,10 @@ portcullis::chain build_app(services& s) {
 
   // Rate limits (rate_limits.hpp): the whole API per client IP, API keys by
   // tier, and stricter limits on login and password reset.
-  auto limits = make_rate_limits(s.rate_store, s.log);
+  std::optional<portcullis::store_failure> on_store_error;
+  if (cfg.rate_limit_on_error == "open") on_store_error = portcullis::store_failure::fail_open;
+  if (cfg.rate_limit_on_error == "closed") on_store_error = portcullis::store_failure::fail_closed;
+  auto limits = make_rate_limits(s.rate_store, cfg.rate_limits, on_store_error, s.log);
   b.use(limits.api);
   b.use(limits.tiers);
 

@@ -62,6 +62,18 @@ struct reader {
     }
     return s;
   }
+
+  // {"limit": N, "window_seconds": S}; either may be left out.
+  void limit(const json& v, const std::string& key, limit_setting& out) const {
+    if (!v.is_object()) fail(key, "must be an object with \"limit\" and \"window_seconds\"");
+    only_keys(v, key, {"limit", "window_seconds"});
+    // The login limiter keeps one timestamp per request counted: at most
+    // 100 000 (rate_policy::validate); the same bound for every limiter.
+    if (v.contains("limit")) out.limit = number(v["limit"], key + ".limit", 1, 100000);
+    if (v.contains("window_seconds"))
+      out.window = std::chrono::seconds(
+          number(v["window_seconds"], key + ".window_seconds", 1, 366 * 24 * 3600));
+  }
 };
 
 }  // namespace
@@ -77,7 +89,8 @@ config parse_config(const std::string& text, const std::string& origin) {
   if (!root.is_object()) throw std::runtime_error(origin + ": must be a JSON object");
   r.only_keys(root, "",
               {"listen", "threads", "trusted_proxies", "allowed_origins", "body_limit",
-               "upload_limit", "request_timeout_ms", "stores", "tls", "log_level", "development"});
+               "upload_limit", "request_timeout_ms", "stores", "rate_limits", "tls", "log_level",
+               "development"});
 
   config c;
   if (root.contains("listen")) {
@@ -104,10 +117,14 @@ config parse_config(const std::string& text, const std::string& origin) {
   if (root.contains("stores")) {
     const auto& s = root["stores"];
     if (!s.is_object()) r.fail("stores", "must be an object");
-    r.only_keys(s, "stores", {"rate_limit", "redis_url", "api_keys", "postgres_url"});
+    r.only_keys(s, "stores",
+                {"rate_limit", "redis_url", "rate_limit_on_error", "api_keys", "postgres_url"});
     if (s.contains("rate_limit"))
       c.rate_limit_store = r.choice(s["rate_limit"], "stores.rate_limit", {"memory", "redis"});
     if (s.contains("redis_url")) c.redis_url = r.string(s["redis_url"], "stores.redis_url");
+    if (s.contains("rate_limit_on_error"))
+      c.rate_limit_on_error =
+          r.choice(s["rate_limit_on_error"], "stores.rate_limit_on_error", {"open", "closed"});
     if (s.contains("api_keys"))
       c.api_key_store = r.choice(s["api_keys"], "stores.api_keys", {"memory", "postgres"});
     if (s.contains("postgres_url"))
@@ -116,6 +133,31 @@ config parse_config(const std::string& text, const std::string& origin) {
       r.fail("stores.redis_url", "is required when stores.rate_limit is \"redis\"");
     if (c.api_key_store == "postgres" && c.postgres_url.empty())
       r.fail("stores.postgres_url", "is required when stores.api_keys is \"postgres\"");
+    // Redis can fail; whether requests then pass uncounted or get 503 is a
+    // decision for whoever runs the service, not a default.
+    if (c.rate_limit_store == "redis" && c.rate_limit_on_error.empty())
+      r.fail("stores.rate_limit_on_error",
+             "is required when stores.rate_limit is \"redis\": \"open\" lets requests "
+             "through uncounted while Redis is down, \"closed\" answers them 503");
+  }
+  if (root.contains("rate_limits")) {
+    const auto& l = root["rate_limits"];
+    if (!l.is_object()) r.fail("rate_limits", "must be an object");
+    r.only_keys(l, "rate_limits", {"api", "login", "forgot_password", "tiers"});
+    auto& out = c.rate_limits;
+    if (l.contains("api")) r.limit(l["api"], "rate_limits.api", out.api);
+    if (l.contains("login")) r.limit(l["login"], "rate_limits.login", out.login);
+    if (l.contains("forgot_password"))
+      r.limit(l["forgot_password"], "rate_limits.forgot_password", out.forgot_password);
+    if (l.contains("tiers")) {
+      const auto& t = l["tiers"];
+      if (!t.is_object()) r.fail("rate_limits.tiers", "must be an object");
+      r.only_keys(t, "rate_limits.tiers", {"free", "pro", "enterprise"});
+      if (t.contains("free")) r.limit(t["free"], "rate_limits.tiers.free", out.tier_free);
+      if (t.contains("pro")) r.limit(t["pro"], "rate_limits.tiers.pro", out.tier_pro);
+      if (t.contains("enterprise"))
+        r.limit(t["enterprise"], "rate_limits.tiers.enterprise", out.tier_enterprise);
+    }
   }
   if (root.contains("tls")) {
     const auto& t = root["tls"];

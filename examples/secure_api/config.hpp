@@ -11,6 +11,24 @@
 
 namespace secure_api {
 
+/// One limiter's quota: `limit` requests per `window`.
+struct limit_setting {
+  std::uint64_t limit;
+  std::chrono::seconds window;
+};
+
+/// "rate_limits": the reference server's quotas (rate_limits.hpp says how
+/// each one is keyed and counted). Each key is optional; these are the
+/// defaults.
+struct rate_limit_settings {
+  limit_setting api{100, std::chrono::minutes(15)};          // "api": per client IP
+  limit_setting login{5, std::chrono::minutes(15)};          // "login": IP + e-mail, failures
+  limit_setting forgot_password{3, std::chrono::hours(1)};   // "forgot_password": per IP
+  limit_setting tier_free{10, std::chrono::minutes(1)};      // "tiers": {"free": ...}
+  limit_setting tier_pro{100, std::chrono::minutes(1)};      //           "pro"
+  limit_setting tier_enterprise{1000, std::chrono::minutes(1)};  //      "enterprise"
+};
+
 struct config {
   // "listen": where to accept connections.
   std::string address = "127.0.0.1";
@@ -29,8 +47,13 @@ struct config {
   // "stores": which backends hold the shared state.
   std::string rate_limit_store = "memory";  // "memory" or "redis"
   std::string redis_url;                    // redis://[user:pass@]host:port[/db]
+  // "rate_limit_on_error": "open" or "closed"; required with Redis, empty
+  // (never used) with the memory store, which cannot fail.
+  std::string rate_limit_on_error;
   std::string api_key_store = "memory";     // "memory" or "postgres"
   std::string postgres_url;                 // postgresql://user@host:port/db
+  // "rate_limits": per-limiter quotas.
+  rate_limit_settings rate_limits;
   // "tls": certificate and key files; plain HTTP when absent.
   std::optional<std::string> tls_certificate;
   std::optional<std::string> tls_private_key;

@@ -56,6 +56,8 @@ class memory_rate_limit_store final : public rate_limit_store {
   asio::awaitable<void> reset_all() override;
 
   bool synchronous() const noexcept override { return true; }
+  /// Never fails: limiters on it need no on_store_error.
+  bool can_fail() const noexcept override { return false; }
   /// Never throws for a denial; throws std::bad_alloc only.
   rate_decision consume_now(std::string_view key, const rate_policy& policy,
                             std::uint64_t cost) override;

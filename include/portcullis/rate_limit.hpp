@@ -87,9 +87,12 @@ std::string_view to_string(rate_limit_headers h) noexcept;
 rate_limit_headers parse_rate_limit_headers(std::string_view name);
 
 /// What a limiter does when its store fails (throws std::system_error).
+/// There is no default: a limiter on a store that can fail must be told
+/// which (rate_limit_options::on_store_error).
 enum class store_failure : std::uint8_t {
-  /// Let the request through without counting it (the default: a broken
-  /// store must not take the service down).
+  /// Let the request through without counting it: an outage of the store
+  /// must not take the service down (right when the limit protects
+  /// capacity).
   fail_open,
   /// Answer 503 `{"error":"rate limiter unavailable"}`.
   fail_closed,
@@ -162,8 +165,11 @@ struct rate_limit_options {
   /// Shadow mode: count, set headers, report denials (counter
   /// `dry_run_limited`, on_limited) but never deny.
   bool dry_run = false;
-  /// What a store failure does; fail_open by default.
-  store_failure on_store_error = store_failure::fail_open;
+  /// What a store failure does. Required when the store can fail
+  /// (rate_limit_store::can_fail(): Redis, a store of your own); a limiter
+  /// on such a store without it throws config_error. Not needed for the
+  /// memory store, which never fails.
+  std::optional<store_failure> on_store_error;
   /// The share of the quota used at which `near_limit` counts a key (once,
   /// when an allowed request crosses it). (0, 1]; default 0.8.
   double near_limit = 0.8;
@@ -185,7 +191,8 @@ class rate_limit final : public middleware {
   /// policy is missing or invalid (rate_policy::validate); a tier has no
   /// name or is listed twice; the key function is empty; the header form is
   /// not one of rate_limit_headers; near_limit is outside (0, 1]; the store
-  /// already serves a limiter with the same key prefix.
+  /// can fail and on_store_error is not set; the store already serves a
+  /// limiter with the same key prefix.
   explicit rate_limit(rate_limit_options options);
   ~rate_limit() override;
 

@@ -267,6 +267,13 @@ class rate_limit_store {
   virtual void refund_now(std::string_view key, const rate_policy& policy, std::uint64_t cost,
                           const rate_decision& taken);
 
+  /// True when calls may throw (a network, a database): a limiter on this
+  /// store must then be told whether to fail open or closed, and refuses
+  /// to be built otherwise. Default true; a store that cannot fail (the
+  /// memory store) says false. Should such a store throw all the same, an
+  /// undeclared limiter lets the request through (fail open).
+  virtual bool can_fail() const noexcept { return true; }
+
   // -- Misuse detection ---------------------------------------------------
 
   /// Registers a key prefix used by one limiter. Returns false when another

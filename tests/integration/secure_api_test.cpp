@@ -201,6 +201,16 @@ TEST(secure_api_config, bad_configuration_stops_the_server_with_a_message) {
       {R"({"stores": {"rate_limit": "redis"}})", "stores.redis_url"},
       {R"({"trusted_proxies": ["0.0.0.0/0"]})", "trusted_proxies"},
       {R"({"tls": {"certificate": "/nonexistent.pem"}})", "private_key"},
+      // Redis can fail: what then happens must be said, not defaulted.
+      {R"({"stores": {"rate_limit": "redis", "redis_url": "redis://127.0.0.1:1"}})",
+       "stores.rate_limit_on_error\" is required"},
+      {R"({"stores": {"rate_limit_on_error": "sometimes"}})", "must be one of closed, open"},
+      {R"({"rate_limits": {"api": {"limit": 0}}})", "rate_limits.api.limit"},
+      {R"({"rate_limits": {"login": {"window_seconds": "15m"}}})",
+       "rate_limits.login.window_seconds"},
+      {R"({"rate_limits": {"apis": {"limit": 5}}})", "\"rate_limits.apis\" is not a known key"},
+      {R"({"rate_limits": {"tiers": {"gold": {"limit": 5}}}})", "rate_limits.tiers.gold"},
+      {R"({"rate_limits": {"api": {"limit": 5, "window": 60}}})", "rate_limits.api.window"},
   };
   for (const auto& c : cases) {
     char path[] = "/tmp/portcullis-bad-XXXXXX";

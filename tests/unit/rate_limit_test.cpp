@@ -513,6 +513,7 @@ TEST(rate_limit, store_failures_follow_the_declared_policy) {
   fixture f;
   auto open = f.options("open", rate_policy::fixed_window(rate::per_minute(1)));
   open.store = std::make_shared<broken_store>();
+  open.on_store_error = store_failure::fail_open;
   auto open_lim = std::make_shared<rate_limit>(open);
   auto app = f.one(open_lim);
   for (int i = 0; i < 3; ++i) {
@@ -534,6 +535,41 @@ TEST(rate_limit, store_failures_follow_the_declared_policy) {
   EXPECT_EQ(closed_lim->counters()->value("failed_closed"), 1u);
 }
 
+// No silent default: a store that can fail needs a declared policy.
+TEST(rate_limit, a_store_that_can_fail_needs_a_declared_policy) {
+  fixture f;
+  auto o = f.options("undeclared", rate_policy::fixed_window(rate::per_minute(1)));
+  o.store = std::make_shared<broken_store>();
+  ASSERT_TRUE(o.store->can_fail()) << "a store says it can fail unless it overrides can_fail()";
+  try {
+    rate_limit lim{o};
+    FAIL() << "built without on_store_error on a store that can fail";
+  } catch (const config_error& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("rate_limit 'undeclared'"), std::string::npos) << what;
+    EXPECT_NE(what.find("on_store_error"), std::string::npos) << what;
+    EXPECT_NE(what.find("fail_open"), std::string::npos) << what;
+    EXPECT_NE(what.find("fail_closed"), std::string::npos) << what;
+  }
+
+  // Declared either way, it builds; the failed attempt left no prefix claimed.
+  o.on_store_error = store_failure::fail_closed;
+  EXPECT_NO_THROW(rate_limit{o});
+
+  // The memory store never fails: no declaration needed, by default or given.
+  EXPECT_FALSE(f.store->can_fail());
+  EXPECT_NO_THROW(rate_limit{f.options("memory", rate_policy::fixed_window(rate::per_minute(1)))});
+  rate_limit_options defaults;
+  defaults.name = "own_store";
+  defaults.policy = rate_policy::gcra(rate::per_second(1));
+  EXPECT_NO_THROW(rate_limit{defaults});
+
+  // The reference server's limits refuse an undeclared failing store too.
+  EXPECT_THROW(secure_api::make_rate_limits(std::make_shared<broken_store>()), config_error);
+  EXPECT_NO_THROW(secure_api::make_rate_limits(std::make_shared<broken_store>(), {},
+                                               store_failure::fail_open));
+}
+
 TEST(rate_limit, retry_after_rounding) {
   EXPECT_EQ(retry_after_seconds(0ns), 1);
   EXPECT_EQ(retry_after_seconds(1ns), 1);
@@ -546,7 +582,7 @@ TEST(rate_limit, retry_after_rounding) {
 // last allowed request, the first denied, the first after reset.
 TEST(rate_limit, reference_server_limits_at_the_window_edges) {
   fixture f;
-  auto limits = secure_api::make_rate_limits(f.store, logger(f.sink, log_level::debug));
+  auto limits = secure_api::make_rate_limits(f.store, {}, {}, logger(f.sink, log_level::debug));
   auto as = [](std::string subject, std::string tier) {
     return make_middleware([subject, tier](request& req, context& ctx,
                                            next_handler next) -> asio::awaitable<response> {
