@@ -349,11 +349,24 @@ TEST(schema, hostile_values) {
   ASSERT_EQ(strict.issues.size(), 1u);
   EXPECT_EQ(strict.issues[0].params.at("keys").size(), 10u);
 
-  // Deep values never recurse past the schema's own depth.
-  json deep = json::array();
-  for (int i = 0; i < 10000; ++i) deep = json::array({std::move(deep)});
-  expect_code(schema::array(schema::array(schema::integer())), deep, "invalid_type", "0.0");
-  ok_value(schema::any(), deep);
+  // Deep values never recurse past the schema's own depth. The value is
+  // only ever moved here: nlohmann::json copies and dumps recursively, and
+  // 10 000 levels of that overflow the stack of the asan build (found by
+  // scripts/check), which would hide what validate() itself does.
+  auto deep = [] {
+    json d = json::array();
+    for (int i = 0; i < 10000; ++i) d = json::array({std::move(d)});
+    return d;
+  };
+  auto shallow = schema::array(schema::array(schema::integer())).validate(deep());
+  ASSERT_EQ(shallow.issues.size(), 1u);
+  EXPECT_EQ(shallow.issues[0].code, "invalid_type");
+  EXPECT_EQ(shallow.issues[0].field, "0.0");
+  auto whole = schema::any().validate(deep());
+  EXPECT_TRUE(whole.ok());
+  int levels = 0;
+  for (const json* p = &whole.value; p->is_array() && !p->empty(); p = &(*p)[0]) ++levels;
+  EXPECT_EQ(levels, 10000);
 }
 
 // -- The lax table (queries and forms) ---------------------------------------
