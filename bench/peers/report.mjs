@@ -113,7 +113,7 @@ function plot(results, dir) {
     `set xtics rotate by -25 scale 0`,
     `set grid ytics`,
     `set key top right`,
-    `set bmargin 9`,
+    `set bmargin 6`,
     `plot "${dir}/peers.dat" using 2:xtic(1) title "portcullis (secure_api)" lc rgb "#1f6f8b", ` +
       `'' using 3 title "Express 5 stack" lc rgb "#d98c2b"`,
   ].join('\n');
