@@ -9,7 +9,8 @@
 //
 // FILE is secure_api's own configuration file; the keys this peer honours
 // are listen, trusted_proxies, allowed_origins, body_limit, upload_limit,
-// request_timeout_ms and stores (rate_limit, redis_url). Like secure_api it
+// request_timeout_ms, stores (rate_limit, redis_url, rate_limit_on_error)
+// and rate_limits (api, login, forgot_password). Like secure_api it
 // prints `listening on http://ADDRESS:PORT` once it accepts connections.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -39,6 +40,12 @@ function readConfig(argv) {
     requestTimeoutMs: 10000,
     rateLimitStore: 'memory',
     redisUrl: '',
+    failOpen: false,
+    limits: {
+      api: { limit: 100, window_seconds: 900 },
+      login: { limit: 5, window_seconds: 900 },
+      forgot_password: { limit: 3, window_seconds: 3600 },
+    },
   };
   let port;
   for (let i = 2; i < argv.length; ++i) {
@@ -53,6 +60,9 @@ function readConfig(argv) {
       settings.requestTimeoutMs = c.request_timeout_ms ?? settings.requestTimeoutMs;
       settings.rateLimitStore = c.stores?.rate_limit ?? settings.rateLimitStore;
       settings.redisUrl = c.stores?.redis_url ?? settings.redisUrl;
+      settings.failOpen = c.stores?.rate_limit_on_error === 'open';
+      for (const name of ['api', 'login', 'forgot_password'])
+        Object.assign(settings.limits[name], c.rate_limits?.[name] ?? {});
     } else if (argv[i] === '--port' && i + 1 < argv.length) {
       port = Number(argv[++i]);
     } else {
@@ -216,23 +226,26 @@ const storeFor = (name) =>
     sendCommand: (...args) => redis.sendCommand(args) }) : undefined;
 
 const tooMany = (req, res) => error(res, 429, 'too many requests');
+// A store failure: pass the request uncounted ("open") or answer 503.
 const limiter = (name, options) => rateLimit({
+  windowMs: settings.limits[name].window_seconds * 1000,
+  limit: settings.limits[name].limit,
   standardHeaders: 'draft-7',
   legacyHeaders: false,
   handler: tooMany,
   store: storeFor(name),
+  passOnStoreError: settings.failOpen,
   ...options,
 });
 
-const isHealth = (req) => req.method === 'GET' && (req.path === '/health' || req.path === '/v1/health');
-const apiLimit = limiter('api', { windowMs: 15 * 60 * 1000, limit: 100, skip: isHealth });
+const isHealth = (req) =>
+  req.method === 'GET' && (req.path === '/health' || req.path === '/v1/health');
+const apiLimit = limiter('api', { skip: isHealth });
 const loginLimit = limiter('login', {
-  windowMs: 15 * 60 * 1000,
-  limit: 5,
   skipSuccessfulRequests: true,
   keyGenerator: (req) => `${ipKeyGenerator(req.ip)}:${String(req.body?.email ?? '')}`,
 });
-const forgotLimit = limiter('forgot_password', { windowMs: 3600 * 1000, limit: 3 });
+const forgotLimit = limiter('forgot_password', {});
 
 // -- Sessions --------------------------------------------------------------------
 
