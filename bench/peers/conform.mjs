@@ -169,7 +169,8 @@ const sequences = {
   async cors(step, client) {
     const c = { 'X-Forwarded-For': client(1) };
     const ask = (o, m, h) => ({ method: 'OPTIONS', path: '/items', headers: { ...c, Origin: o,
-      'Access-Control-Request-Method': m, ...(h ? { 'Access-Control-Request-Headers': h } : {}) } });
+      'Access-Control-Request-Method': m,
+      ...(h ? { 'Access-Control-Request-Headers': h } : {}) } });
     await step('GET /items from allowed origin', 200,
       { path: '/items', headers: { ...c, Origin: origin } });
     await step('GET /items from other origin', 200,

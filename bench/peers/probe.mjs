@@ -65,7 +65,8 @@ const clientAddress = (i) => `172.${16 + ((i >> 16) & 15)}.${(i >> 8) & 255}.${i
 async function session(base, address) {
   const email = `bench-${Date.now()}-${process.pid}@example.com`;
   const password = 'correct horse battery staple';
-  const made = await send(base, 'POST', '/users', json({ email, password, name: 'Bench' }, address));
+  const made =
+    await send(base, 'POST', '/users', json({ email, password, name: 'Bench' }, address));
   if (made.status !== 201) throw new Error(`POST /users answered ${made.status}: ${made.text}`);
   const login = await send(base, 'POST', '/auth/login', json({ email, password }, address));
   if (login.status !== 200) throw new Error(`POST /auth/login answered ${login.status}`);

@@ -96,7 +96,8 @@ function plot(results, dir) {
   const { scenarios, stats } = load(results);
   const data = scenarios.map((s) => {
     const label = plotNames[s] ?? s;
-    return `"${label}" ${stats(s, 'reference').rps.toFixed(0)} ${stats(s, 'express').rps.toFixed(0)}`;
+    const [p, e] = [stats(s, 'reference').rps, stats(s, 'express').rps];
+    return `"${label}" ${p.toFixed(0)} ${e.toFixed(0)}`;
   });
   writeFileSync(`${dir}/peers.dat`, data.join('\n') + '\n');
   return [
@@ -129,8 +130,8 @@ function memory(file) {
   const out = ['| | portcullis | Express |', '|---|---:|---:|'];
   const i = [get('reference', 'idle'), get('express', 'idle')];
   const k = [get('reference', 'keys'), get('express', 'keys')];
-  out.push(`| RSS at rest (before the idle connections) | ${int(i[0].rss_before_kib / 1024)} MiB | ` +
-    `${int(i[1].rss_before_kib / 1024)} MiB |`);
+  out.push('| RSS at rest (before the idle connections) | ' +
+    `${int(i[0].rss_before_kib / 1024)} MiB | ${int(i[1].rss_before_kib / 1024)} MiB |`);
   out.push(`| per idle keep-alive connection (${i[0].connections} open; still open after 1 s: ` +
     `${i[0].alive} / ${i[1].alive}) | ${kib(i[0].bytes_per_connection)} | ` +
     `${kib(i[1].bytes_per_connection)} |`);
@@ -150,7 +151,13 @@ function splice(text, name, body) {
 
 function docs(dir, file) {
   let text = readFileSync(file, 'utf8');
-  const read = (f) => { try { return readFileSync(`${dir}/${f}`, 'utf8'); } catch { return null; } };
+  const read = (f) => {
+    try {
+      return readFileSync(`${dir}/${f}`, 'utf8');
+    } catch {
+      return null;
+    }
+  };
   const t = read('table.md'), m = read('memory.md');
   const when = `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`;
   if (t) text = splice(text, 'peers-bench', `${t.trim()}\n\n${when}`);

@@ -262,7 +262,8 @@ function sessionAuth(req, res, next) {
 function requireSession(req, res, next) {
   if (req.userId) return next();
   res.set('WWW-Authenticate', 'Bearer');
-  error(res, 401, 'sign in first: send Authorization: Bearer <session token from POST /auth/login>');
+  error(res, 401,
+    'sign in first: send Authorization: Bearer <session token from POST /auth/login>');
 }
 
 // -- The application -------------------------------------------------------------
