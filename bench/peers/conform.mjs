@@ -77,6 +77,14 @@ const documented = [
     field: /^content-type-charset$/, step: /./, express: /^utf-8$/, reference: null },
 ];
 
+// Statuses in which the peer deliberately differs from what the API
+// promises: `step` is a regex over "sequence / step", `express` the status
+// the peer gives.
+const documentedStatus = [
+  { title: 'API keys', step: /unknown API key/, express: 200 },
+  { title: 'Duplicate JSON keys', step: /duplicate key/, express: 202 },
+];
+
 // -- HTTP ------------------------------------------------------------------------
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
@@ -195,6 +203,11 @@ const sequences = {
       body: { email: 'a@example.com', password: 'short' } });
     await step('POST /users bad e-mail', 400, { method: 'POST', path: '/users', headers: c,
       body: { email: 'not-an-address', password: 'long enough password' } });
+    await step('POST /auth/forgot-password duplicate key', 400, { method: 'POST',
+      path: '/auth/forgot-password', headers: { 'X-Forwarded-For': client(2) },
+      body: '{"email":"a@example.com","email":"b@example.com"}' });
+    await step('GET /items with an unknown API key', 401, { path: '/items',
+      headers: { ...c, 'X-API-Key': 'pk_live_0000000000000000000000000000000000000000' } });
     await step('POST /users over body limit', 413,
       { method: 'POST', path: '/users', headers: c, length: 200000 });
     await step('POST /users over body limit, allowed origin', 413,
@@ -332,7 +345,7 @@ async function record(base, sequence, block) {
 // Prints each distinct difference once (field and both values), with the
 // steps where it showed.
 export async function conform(referenceBase, expressBase, print = console.log) {
-  let failures = 0, compared = 0;
+  let failures = 0, compared = 0, accepted = 0;
   const seen = new Map();
   let block = 1;
   for (const [name, sequence] of Object.entries(sequences)) {
@@ -343,11 +356,20 @@ export async function conform(referenceBase, expressBase, print = console.log) {
       const b = exp.get(step) ?? { status: 0, headers: {}, expected: a.expected };
       ++compared;
       const label = `${name} / ${step}`;
-      for (const [who, r] of [['reference', a], ['express', b]])
-        if (r.status !== a.expected) {
-          ++failures;
-          print(`FAIL   ${label}: ${who} answered ${r.status}, the API promises ${a.expected}`);
+      for (const [who, r] of [['reference', a], ['express', b]]) {
+        if (r.status === a.expected) continue;
+        const known = who === 'express' &&
+          documentedStatus.find((k) => k.step.test(label) && k.express === r.status);
+        if (known) {
+          ++accepted;
+          print(`known  ${label}: express answered ${r.status}, the API promises ` +
+            `${a.expected}\n         docs/comparison.md: ${known.title}`);
+          continue;
         }
+        ++failures;
+        print(`FAIL   ${label}: ${who} answered ${r.status}, the API promises ${a.expected}`);
+      }
+      if (a.status !== b.status) continue;  // the headers of different answers differ
       for (const d of differences(step, a, b)) {
         const key = JSON.stringify([d.field, d.reference, d.express]);
         if (!seen.has(key)) seen.set(key, { ...d, steps: [] });
@@ -355,7 +377,6 @@ export async function conform(referenceBase, expressBase, print = console.log) {
       }
     }
   }
-  let accepted = 0;
   for (const d of seen.values()) {
     const known = explain(d);
     if (known) ++accepted;
