@@ -170,8 +170,12 @@ const sequences = {
     await step('GET /metrics from loopback', 200, { path: '/metrics' });
     await step('GET /metrics via proxy', 403, { path: '/metrics',
       headers: { 'X-Forwarded-For': '198.51.100.7' } });
+    // secure_api takes multipart forms only, each file's type checked by
+    // its first bytes; a GIF passes both servers.
     await step('POST /upload', 201, { method: 'POST', path: '/upload', headers: {
-      ...c, 'Content-Type': 'application/octet-stream' }, body: 'hello' });
+      ...c, 'Content-Type': 'multipart/form-data; boundary=b' },
+      body: '--b\r\nContent-Disposition: form-data; name="file"; filename="a.gif"\r\n' +
+            'Content-Type: image/gif\r\n\r\nGIF89a hello\r\n--b--\r\n' });
   },
 
   async cors(step, client) {

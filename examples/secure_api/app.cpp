@@ -4,14 +4,19 @@
 
 #include <portcullis/api_key_auth.hpp>
 #include <portcullis/api_key_routes.hpp>
+#include <portcullis/content_type.hpp>
 #include <portcullis/cors.hpp>
 #include <portcullis/error_handler.hpp>
 #include <portcullis/html_sanitizer.hpp>
+#include <portcullis/https_redirect.hpp>
 #include <portcullis/ip_network.hpp>
 #include <portcullis/memory_rate_limit_store.hpp>
+#include <portcullis/multipart.hpp>
+#include <portcullis/sanitize.hpp>
 #include <portcullis/security_headers.hpp>
 #include <portcullis/timeout.hpp>
 #include <portcullis/validate.hpp>
+#include <portcullis/versioning.hpp>
 #ifdef SECURE_API_WITH_REDIS
 #include <portcullis/redis/rate_limit_store.hpp>
 #endif
@@ -20,8 +25,14 @@
 #endif
 
 #include <openssl/sha.h>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <charconv>
+#include <set>
 
 namespace secure_api {
 
@@ -57,6 +68,7 @@ std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
 #ifdef SECURE_API_WITH_REDIS
     portcullis::redis_store_options o;
     o.server = portcullis::redis_options::parse_url(c.redis_url);
+    if (!c.redis_prefix.empty()) o.prefix = c.redis_prefix;
     (void)log;
     return std::make_shared<portcullis::redis_rate_limit_store>(std::move(o));
 #else
@@ -96,7 +108,14 @@ services::services(const config& c, const portcullis::clock& clk, portcullis::lo
       log(std::move(l)),
       users(clk),
       rate_store(make_rate_store(c, clk, log)),
-      key_store(make_key_store(c, log)) {}
+      key_store(make_key_store(c, log)) {
+#ifdef SECURE_API_WITH_REDIS
+  // The Redis store's own counters (calls = round trips, errors, timeouts,
+  // connects and disconnects of its pool) beside the limiters'.
+  if (auto redis = std::dynamic_pointer_cast<portcullis::redis_rate_limit_store>(rate_store))
+    metrics.add(&redis->counters());
+#endif
+}
 
 namespace {
 
@@ -169,6 +188,32 @@ std::shared_ptr<const portcullis::middleware> only_from(
       });
 }
 
+// GET /slow?ms=N[&deaf=1] (config "slow_route", development only): answers
+// after N ms, and behaves as the worst handlers do when the request timeout
+// cancels it. By default it swallows the cancellation and answers anyway, at
+// once; with deaf=1 it ignores cancellation altogether and answers when its
+// time is up. Either answer comes too late and must never reach the client.
+asio::awaitable<response> slow_handler(request& req, context& ctx) {
+  auto ms = query_number(ctx.raw_query, "ms", 0);
+  auto deaf = query_number(ctx.raw_query, "deaf", 0);
+  if (!ms || *ms < 0 || *ms > 60000 || !deaf || (*deaf != 0 && *deaf != 1))
+    co_return ctx.error(req, http::status::bad_request,
+                        "ms must be from 0 to 60000, and deaf 0 or 1");
+  asio::steady_timer timer{co_await asio::this_coro::executor, std::chrono::milliseconds(*ms)};
+  if (*deaf != 0) {
+    // No cancellation slot: the timer runs its course whatever happens.
+    co_await timer.async_wait(
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
+  } else {
+    try {
+      co_await timer.async_wait(asio::use_awaitable);
+    } catch (const boost::system::system_error&) {
+      // Cancelled by the request timeout: answer all the same.
+    }
+  }
+  co_return ok_json(req, http::status::ok, {{"slept_ms", *ms}});
+}
+
 }  // namespace
 
 portcullis::chain build_app(services& s) {
@@ -182,9 +227,10 @@ portcullis::chain build_app(services& s) {
   // CORS in front of everything, so that whatever answers below — a 500
   // from the error handler, a 401, a 413, a 429 — still carries the grant
   // for an allowed origin and the page can read it (docs/cors.md). Sessions
-  // are bearer tokens, not cookies: no credentials mode.
+  // are bearer tokens, not cookies: credentials only when configured.
   portcullis::cors_options cors;
   cors.production.origins = cfg.allowed_origins;  // one list for every environment
+  cors.credentials = cfg.cors_credentials;
   cors.allowed_headers = {"Content-Type", "Authorization", "X-API-Key"};
   // The page may read the rate-limit headers (every format the limiter writes).
   cors.exposed_headers = {
@@ -200,9 +246,58 @@ portcullis::chain build_app(services& s) {
   b.use(
       std::make_shared<portcullis::security_headers>(portcullis::security_headers_options::api()));
 
+  // HTTPS enforcement (docs/https_redirect.md), when configured: plain HTTP,
+  // directly or as a trusted proxy reports it, is redirected (GET/HEAD, 308
+  // to a host from the allowlist) or refused with 403. HSTS above goes on
+  // every HTTPS answer.
+  if (!cfg.https.enforce.empty())
+    b.use(std::make_shared<portcullis::https_redirect>(portcullis::https_redirect_options{
+        .policy = cfg.https.enforce == "refuse" ? portcullis::https_policy::refuse
+                                                : portcullis::https_policy::redirect,
+        .allowed_hosts = cfg.https.allowed_hosts,
+        .https_port = cfg.https.port,
+        .exempt_paths = cfg.https.exempt_paths,
+        .log = s.log,
+    }));
+
   // Next: nothing that goes wrong below reaches the client as text.
   b.use(std::make_shared<portcullis::error_handler>(
       portcullis::error_handler_options{.development = cfg.development, .log = s.log}));
+
+  // API versions (docs/versioning.md). /v1/... is the current API; an
+  // unknown version in the path is a 404 naming v1. The same routes without
+  // a prefix are the unversioned API; once the configuration deprecates it,
+  // it is "v0": its answers carry Deprecation (and Sunset) and
+  // Link: </v1/>; rel="successor-version", and a client can ask for v1 on
+  // them with `Accept-Version: v1` (which also makes them Vary on it).
+  b.use(std::make_shared<portcullis::versioning>(portcullis::versioning_options{
+      .versions = {{.name = "v1"}},
+      .source = portcullis::version_source::path,
+      .name = "path",
+  }));
+  if (cfg.versioning.unversioned_deprecated) {
+    std::optional<std::chrono::sys_seconds> sunset;
+    if (cfg.versioning.unversioned_sunset) sunset = *cfg.versioning.unversioned_sunset;
+    auto unversioned = std::make_shared<portcullis::versioning>(portcullis::versioning_options{
+        .versions = {{.name = "v0",
+                      .deprecated = *cfg.versioning.unversioned_deprecated,
+                      .sunset = sunset,
+                      .successor = "/v1/"},
+                     {.name = "v1"}},
+        .source = portcullis::version_source::header,
+        .default_version = "v0",
+        .name = "unversioned",
+    });
+    s.metrics.add(unversioned->counters());
+    // Only where the path named no version.
+    b.use(portcullis::make_middleware(
+        [unversioned](request& req, context& ctx,
+                      portcullis::next_handler next) -> asio::awaitable<response> {
+          if (!ctx.api_version.empty()) co_return co_await next(req, ctx);
+          co_return co_await unversioned->handle(req, ctx, std::move(next));
+        }));
+  }
+
   b.use(std::make_shared<portcullis::request_timeout>(
       portcullis::request_timeout_options{.timeout = cfg.request_timeout}));
   b.use(session_auth(s.users));
@@ -210,8 +305,14 @@ portcullis::chain build_app(services& s) {
   // API keys (docs/api-keys.md): optional on every route, so that a request
   // with a key acts as the key's owner, and one without stays anonymous or
   // uses its session. A bad key is always a 401.
+  // With a pepper, stored digests are HMAC-SHA-256 under it: a copy of the
+  // key table alone cannot confirm a leaked key.
   auto keys = std::make_shared<portcullis::api_key_auth>(portcullis::api_key_auth_options{
       .store = s.key_store,
+      .hasher = cfg.api_key_pepper.empty()
+                    ? portcullis::api_key_hasher{}
+                    : portcullis::api_key_hasher{{{.id = cfg.api_key_pepper_id,
+                                                   .secret = cfg.api_key_pepper}}},
       .optional = true,
       .log = s.log,
       .time = &s.clock,
@@ -248,8 +349,11 @@ portcullis::chain build_app(services& s) {
   });
   auto items_query = std::make_shared<portcullis::validate>(portcullis::validate_options{
       .name = "list_items",
-      .query = schema::object({{"page", schema::integer().min(1).default_value(1)},
-                               {"limit", schema::integer().min(1).max(100).default_value(20)}}),
+      .query =
+          schema::object({{"page", schema::integer().min(1).default_value(1)},
+                          {"limit", schema::integer().min(1).max(100).default_value(20)},
+                          {"active", schema::boolean().optional()},
+                          {"ids", schema::array(schema::integer().min(1)).max(100).optional()}}),
   });
   auto credentials = std::make_shared<portcullis::validate>(portcullis::validate_options{
       .name = "credentials",
@@ -260,6 +364,19 @@ portcullis::chain build_app(services& s) {
       .name = "forgot_password",
       .body = schema::object({{"email", schema::string().email().max(254)}}),
   });
+
+  // POST /upload: multipart/form-data only (415 otherwise), within the
+  // configured counts and sizes, each file's type allowed and matching its
+  // first bytes (docs/multipart.md).
+  const portcullis::multipart_options upload_rules{
+      .max_files = cfg.upload.max_files,
+      .max_file_size = cfg.upload.max_file_size,
+      .allowed_types = cfg.upload.allowed_types,
+      .name = "upload",
+  };
+  auto multipart_only = std::make_shared<portcullis::content_type_allowlist>(
+      portcullis::content_type_options{.allowed = {"multipart/form-data"}, .name = "upload"});
+  auto upload_limits = std::make_shared<portcullis::multipart_limits>(upload_rules);
 
   // The same API at the root and under /v1.
   for (std::string v : {"", "/v1"}) {
@@ -348,39 +465,68 @@ portcullis::chain build_app(services& s) {
             },
             {.middleware = {signed_in, profile_patch}});
 
-    b.route(
-        http::verb::get, v + "/items",
-        [](request& req, context& ctx) -> asio::awaitable<response> {
-          long page = 1, limit = 20;
-          if (ctx.query) {
-            page = ctx.query->value("page", 1L);
-            limit = ctx.query->value("limit", 20L);
-          } else {
-            auto p = query_number(ctx.raw_query, "page", 1);
-            auto l = query_number(ctx.raw_query, "limit", 20);
-            if (!p || !l || *p < 1 || *l < 1 || *l > 100)
-              co_return ctx.error(req, http::status::bad_request,
-                                  "page must be 1 or more and limit from 1 to 100");
-            page = *p;
-            limit = *l;
-          }
-          // A fixed catalogue of 250 items.
-          constexpr long total = 250;
-          json items = json::array();
-          for (long i = (page - 1) * limit + 1; i <= std::min(total, page * limit); ++i)
-            items.push_back({{"id", i}, {"name", "Item " + std::to_string(i)}});
-          co_return ok_json(
-              req, http::status::ok,
-              {{"page", page}, {"limit", limit}, {"total", total}, {"items", std::move(items)}});
-        },
-        {.middleware = {items_query}});
+    b.route(http::verb::get, v + "/items",
+            [](request& req, context& ctx) -> asio::awaitable<response> {
+              long page = 1, limit = 20;
+              if (ctx.query) {
+                page = ctx.query->value("page", 1L);
+                limit = ctx.query->value("limit", 20L);
+              } else {
+                auto p = query_number(ctx.raw_query, "page", 1);
+                auto l = query_number(ctx.raw_query, "limit", 20);
+                if (!p || !l || *p < 1 || *l < 1 || *l > 100)
+                  co_return ctx.error(req, http::status::bad_request,
+                                      "page must be 1 or more and limit from 1 to 100");
+                page = *p;
+                limit = *l;
+              }
+              // A fixed catalogue of 250 items; every third one is inactive.
+              // Filters (validated): active=true|false, ids[]=… (at most 100).
+              constexpr long catalogue = 250;
+              std::optional<bool> active;
+              std::set<long> ids;
+              if (ctx.query && ctx.query->contains("active"))
+                active = (*ctx.query)["active"].get<bool>();
+              if (ctx.query && ctx.query->contains("ids"))
+                for (const auto& id : (*ctx.query)["ids"]) ids.insert(id.get<long>());
+              std::vector<long> matching;
+              for (long i = 1; i <= catalogue; ++i) {
+                if (active && (i % 3 != 0) != *active) continue;
+                if (!ids.empty() && !ids.count(i)) continue;
+                matching.push_back(i);
+              }
+              const long total = static_cast<long>(matching.size());
+              json items = json::array();
+              for (long n = (page - 1) * limit; n < std::min(total, page * limit); ++n)
+                items.push_back({{"id", matching[n]},
+                                 {"name", "Item " + std::to_string(matching[n])},
+                                 {"active", matching[n] % 3 != 0}});
+              json out = {
+                  {"page", page}, {"limit", limit}, {"total", total}, {"items", std::move(items)}};
+              if (active) out["active"] = *active;
+              if (!ids.empty()) out["ids"] = ids;
+              co_return ok_json(req, http::status::ok, out);
+            },
+            {.middleware = {items_query}});
 
     b.route(http::verb::post, v + "/upload",
-            [](request& req, context&) -> asio::awaitable<response> {
-              co_return ok_json(req, http::status::created,
-                                {{"bytes", req.body().size()}, {"sha256", sha256_hex(req.body())}});
+            [upload_rules](request& req, context& ctx) -> asio::awaitable<response> {
+              // Checked by multipart_limits already; parsed again for the parts.
+              auto form = portcullis::parse_multipart(req[http::field::content_type], req.body(),
+                                                      upload_rules);
+              if (!form) co_return ctx.error(req, http::status::bad_request, form.message);
+              json files = json::array();
+              for (const auto& p : form.parts) {
+                if (!p.filename) continue;
+                files.push_back({{"field", p.name},
+                                 {"filename", portcullis::sanitize_filename(*p.filename)},
+                                 {"type", std::string(p.sniffed_type)},
+                                 {"bytes", p.data.size()},
+                                 {"sha256", sha256_hex(p.data)}});
+              }
+              co_return ok_json(req, http::status::created, {{"files", std::move(files)}});
             },
-            {.body_limit = cfg.upload_limit});
+            {.body_limit = cfg.upload_limit, .middleware = {multipart_only, upload_limits}});
 
     b.route(http::verb::get, v + "/metrics",
             [sp](request& req, context&) -> asio::awaitable<response> {
@@ -394,6 +540,9 @@ portcullis::chain build_app(services& s) {
             {.middleware = {only_from({portcullis::ip_network::parse("127.0.0.0/8"),
                                        portcullis::ip_network::parse("::1")})}});
   }
+
+  // A test hook for the request timeout; config refuses it outside development.
+  if (cfg.slow_route) b.route(http::verb::get, "/slow", slow_handler);
 
   // POST/GET /api-keys and DELETE /api-keys/{id}, for signed-in users.
   for (std::string v : {"", "/v1"})

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -63,6 +64,19 @@ struct reader {
     return s;
   }
 
+  // A calendar date, "2026-06-01".
+  std::chrono::sys_days date(const json& v, const std::string& key) const {
+    auto text = string(v, key);
+    int y = 0;
+    unsigned m = 0, d = 0;
+    char tail = 0;
+    std::chrono::year_month_day ymd{};
+    if (text.size() == 10 && std::sscanf(text.c_str(), "%4d-%2u-%2u%c", &y, &m, &d, &tail) == 3)
+      ymd = std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d};
+    if (!ymd.ok()) fail(key, "must be a date written YYYY-MM-DD, not \"" + text + "\"");
+    return std::chrono::sys_days{ymd};
+  }
+
   // {"limit": N, "window_seconds": S}; either may be left out.
   void limit(const json& v, const std::string& key, limit_setting& out) const {
     if (!v.is_object()) fail(key, "must be an object with \"limit\" and \"window_seconds\"");
@@ -87,10 +101,11 @@ config parse_config(const std::string& text, const std::string& origin) {
   }
   reader r{origin};
   if (!root.is_object()) throw std::runtime_error(origin + ": must be a JSON object");
-  r.only_keys(root, "",
-              {"listen", "threads", "trusted_proxies", "allowed_origins", "body_limit",
-               "upload_limit", "request_timeout_ms", "stores", "rate_limits", "tls", "log_level",
-               "development"});
+  r.only_keys(
+      root, "",
+      {"listen", "threads", "trusted_proxies", "allowed_origins", "cors_credentials", "body_limit",
+       "upload_limit", "upload", "https", "versioning", "api_keys", "request_timeout_ms", "stores",
+       "rate_limits", "tls", "log_level", "development", "slow_route"});
 
   config c;
   if (root.contains("listen")) {
@@ -107,10 +122,98 @@ config parse_config(const std::string& text, const std::string& origin) {
     c.trusted_proxies = r.strings(root["trusted_proxies"], "trusted_proxies");
   if (root.contains("allowed_origins"))
     c.allowed_origins = r.strings(root["allowed_origins"], "allowed_origins");
+  if (root.contains("cors_credentials")) {
+    if (!root["cors_credentials"].is_boolean()) r.fail("cors_credentials", "must be true or false");
+    c.cors_credentials = root["cors_credentials"].get<bool>();
+  }
   if (root.contains("body_limit"))
     c.body_limit = r.number(root["body_limit"], "body_limit", 1, 1ull << 30);
   if (root.contains("upload_limit"))
     c.upload_limit = r.number(root["upload_limit"], "upload_limit", 1, 1ull << 32);
+  if (root.contains("upload")) {
+    const auto& u = root["upload"];
+    if (!u.is_object()) r.fail("upload", "must be an object");
+    r.only_keys(u, "upload", {"max_files", "max_file_size", "allowed_types"});
+    if (u.contains("max_files"))
+      c.upload.max_files = r.number(u["max_files"], "upload.max_files", 1, 1000);
+    if (u.contains("max_file_size"))
+      c.upload.max_file_size = r.number(u["max_file_size"], "upload.max_file_size", 1, 1ull << 32);
+    if (u.contains("allowed_types")) {
+      c.upload.allowed_types = r.strings(u["allowed_types"], "upload.allowed_types");
+      for (const auto& t : c.upload.allowed_types) {
+        auto slash = t.find('/');
+        if (slash == 0 || slash == std::string::npos || slash + 1 == t.size() ||
+            t.find_first_of("/ ;,", slash + 1) != std::string::npos)
+          r.fail("upload.allowed_types",
+                 "must list media types such as \"image/png\", not \"" + t + "\"");
+      }
+    }
+  }
+  if (root.contains("https")) {
+    const auto& h = root["https"];
+    if (!h.is_object()) r.fail("https", "must be an object");
+    r.only_keys(h, "https", {"enforce", "allowed_hosts", "port", "exempt_paths"});
+    if (h.contains("enforce"))
+      c.https.enforce = r.choice(h["enforce"], "https.enforce", {"off", "redirect", "refuse"});
+    if (c.https.enforce == "off") c.https.enforce.clear();
+    if (h.contains("allowed_hosts"))
+      c.https.allowed_hosts = r.strings(h["allowed_hosts"], "https.allowed_hosts");
+    if (h.contains("port"))
+      c.https.port = static_cast<unsigned short>(r.number(h["port"], "https.port", 1, 65535));
+    if (h.contains("exempt_paths"))
+      c.https.exempt_paths = r.strings(h["exempt_paths"], "https.exempt_paths");
+  }
+  if (root.contains("versioning")) {
+    const auto& v = root["versioning"];
+    if (!v.is_object()) r.fail("versioning", "must be an object");
+    r.only_keys(v, "versioning", {"unversioned_deprecated", "unversioned_sunset"});
+    if (v.contains("unversioned_deprecated"))
+      c.versioning.unversioned_deprecated =
+          r.date(v["unversioned_deprecated"], "versioning.unversioned_deprecated");
+    if (v.contains("unversioned_sunset")) {
+      if (!c.versioning.unversioned_deprecated)
+        r.fail("versioning.unversioned_sunset",
+               "needs versioning.unversioned_deprecated: a sunset is announced with the "
+               "deprecation");
+      c.versioning.unversioned_sunset =
+          r.date(v["unversioned_sunset"], "versioning.unversioned_sunset");
+      if (*c.versioning.unversioned_sunset < *c.versioning.unversioned_deprecated)
+        r.fail("versioning.unversioned_sunset", "must not be before unversioned_deprecated");
+    }
+  }
+  if (root.contains("api_keys")) {
+    const auto& k = root["api_keys"];
+    if (!k.is_object()) r.fail("api_keys", "must be an object with \"pepper_file\"");
+    r.only_keys(k, "api_keys", {"pepper_file", "pepper_id"});
+    if (k.contains("pepper_id")) {
+      c.api_key_pepper_id = r.string(k["pepper_id"], "api_keys.pepper_id");
+      if (c.api_key_pepper_id.empty() || c.api_key_pepper_id.size() > 16 ||
+          c.api_key_pepper_id.find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+              "0123456789_-") != std::string::npos)
+        r.fail("api_keys.pepper_id", "must be 1 to 16 of A-Z a-z 0-9 _ -");
+    }
+    if (k.contains("pepper_file")) {
+      const auto path = r.string(k["pepper_file"], "api_keys.pepper_file");
+      std::ifstream in(path, std::ios::binary);
+      std::stringstream secret;
+      if (in) secret << in.rdbuf();
+      if (!in) r.fail("api_keys.pepper_file", "cannot be read: \"" + path + "\"");
+      c.api_key_pepper = secret.str();
+      // One line written by an editor or `echo` ends in a newline: not secret.
+      if (c.api_key_pepper.ends_with('\n')) c.api_key_pepper.pop_back();
+      if (c.api_key_pepper.ends_with('\r')) c.api_key_pepper.pop_back();
+      if (c.api_key_pepper.size() < 32)
+        r.fail("api_keys.pepper_file",
+               "holds " + std::to_string(c.api_key_pepper.size()) +
+                   " bytes; a pepper needs at least 32 random bytes (make one with "
+                   "`openssl rand -out FILE 48`)");
+    }
+  }
+  if (root.contains("slow_route")) {
+    if (!root["slow_route"].is_boolean()) r.fail("slow_route", "must be true or false");
+    c.slow_route = root["slow_route"].get<bool>();
+  }
   if (root.contains("request_timeout_ms"))
     c.request_timeout = std::chrono::milliseconds(
         r.number(root["request_timeout_ms"], "request_timeout_ms", 1, 3600 * 1000));
@@ -118,7 +221,12 @@ config parse_config(const std::string& text, const std::string& origin) {
     const auto& s = root["stores"];
     if (!s.is_object()) r.fail("stores", "must be an object");
     r.only_keys(s, "stores",
-                {"rate_limit", "redis_url", "rate_limit_on_error", "api_keys", "postgres_url"});
+                {"rate_limit", "redis_url", "redis_prefix", "rate_limit_on_error", "api_keys",
+                 "postgres_url"});
+    if (s.contains("redis_prefix")) {
+      c.redis_prefix = r.string(s["redis_prefix"], "stores.redis_prefix");
+      if (c.redis_prefix.empty()) r.fail("stores.redis_prefix", "must not be empty");
+    }
     if (s.contains("rate_limit"))
       c.rate_limit_store = r.choice(s["rate_limit"], "stores.rate_limit", {"memory", "redis"});
     if (s.contains("redis_url")) c.redis_url = r.string(s["redis_url"], "stores.redis_url");
@@ -175,6 +283,22 @@ config parse_config(const std::string& text, const std::string& origin) {
     if (!root["development"].is_boolean()) r.fail("development", "must be true or false");
     c.development = root["development"].get<bool>();
   }
+
+  // Checks across keys, once every key is read.
+  if (c.upload.max_file_size > c.upload_limit)
+    r.fail("upload.max_file_size", "must not exceed upload_limit (" +
+                                       std::to_string(c.upload_limit) +
+                                       " bytes): the whole form is refused at that size");
+  if (!c.https.enforce.empty() && !c.tls_certificate && c.trusted_proxies.empty())
+    r.fail("https.enforce",
+           "needs \"tls\" or \"trusted_proxies\" (a proxy that terminates TLS and sends "
+           "X-Forwarded-Proto): without either every request is plain HTTP");
+  if (c.https.enforce == "redirect" && c.https.allowed_hosts.empty())
+    r.fail("https.allowed_hosts",
+           "is required when https.enforce is \"redirect\": a redirect names only hosts "
+           "from this list, never the client's Host header");
+  if (c.slow_route && !c.development)
+    r.fail("slow_route", "is a test hook and needs \"development\": true");
   return c;
 }
 

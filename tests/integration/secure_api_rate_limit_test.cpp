@@ -115,8 +115,7 @@ TEST(secure_api_rate_limit, login_limit_counts_only_failures_over_http) {
   // Two failures fit; the third attempt is refused before the password is
   // checked, even with the right one.
   for (int i = 0; i < 2; ++i)
-    EXPECT_EQ(srv.request(bh::verb::post, "/auth/login", bad).result(),
-              bh::status::unauthorized);
+    EXPECT_EQ(srv.request(bh::verb::post, "/auth/login", bad).result(), bh::status::unauthorized);
   auto locked = srv.request(bh::verb::post, "/auth/login", good);
   auto locked_at = std::chrono::steady_clock::now();
   ASSERT_EQ(locked.result(), bh::status::too_many_requests) << locked.body();

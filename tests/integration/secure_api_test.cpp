@@ -211,6 +211,22 @@ TEST(secure_api_config, bad_configuration_stops_the_server_with_a_message) {
       {R"({"rate_limits": {"apis": {"limit": 5}}})", "\"rate_limits.apis\" is not a known key"},
       {R"({"rate_limits": {"tiers": {"gold": {"limit": 5}}}})", "rate_limits.tiers.gold"},
       {R"({"rate_limits": {"api": {"limit": 5, "window": 60}}})", "rate_limits.api.window"},
+      // Uploads, HTTPS, versioning and the test hook.
+      {R"({"upload": {"allowed_types": ["png"]}})", "upload.allowed_types"},
+      {R"({"upload": {"max_files": 0}})", "upload.max_files"},
+      {R"({"upload_limit": 1000, "upload": {"max_file_size": 5000}})", "upload.max_file_size"},
+      {R"({"upload": {"types": []}})", "\"upload.types\" is not a known key"},
+      {R"({"https": {"enforce": "refuse"}})", "needs \"tls\" or \"trusted_proxies\""},
+      {R"({"trusted_proxies": ["10.0.0.0/8"], "https": {"enforce": "redirect"}})",
+       "https.allowed_hosts"},
+      {R"({"https": {"enforce": "always"}})", "https.enforce"},
+      {R"({"versioning": {"unversioned_deprecated": "1 June 2026"}})", "YYYY-MM-DD"},
+      {R"({"versioning": {"unversioned_deprecated": "2026-02-30"}})", "YYYY-MM-DD"},
+      {R"({"versioning": {"unversioned_sunset": "2027-01-01"}})", "needs versioning."},
+      {R"({"versioning": {"unversioned_deprecated": "2027-01-01",
+                          "unversioned_sunset": "2026-01-01"}})",
+       "must not be before"},
+      {R"({"slow_route": true})", "needs \"development\": true"},
   };
   for (const auto& c : cases) {
     char path[] = "/tmp/portcullis-bad-XXXXXX";
