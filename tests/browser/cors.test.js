@@ -1,48 +1,82 @@
-// Real-browser test of the cors middleware. Headless chromium loads a page
-// from http://localhost:P1 (an allowed origin) and one from
-// http://localhost:P3 (not allowed); each calls a portcullis::server on
-// http://127.0.0.1:P2 (cors_server) with fetch. For every call the
+// Real-browser test of CORS on the reference server (examples/secure_api).
+// Headless chromium loads pages from loopback origins and calls the
+// reference server on http://127.0.0.1:P with fetch; for every call the
 // browser's own verdict — the fetch resolves and the page reads the
 // response, or it rejects — must be the one the configuration implies.
-// Afterwards the server's counters must show that the preflights reached
+//
+// Two reference servers are started on port 0, each with allowed_origins =
+// [the page's origin http://localhost:P1, the anchored pattern
+// http://*.localhost:P1]: `open` without credentials (as the server ships)
+// and `cred` with cors_credentials. Pages: http://localhost:P1 (listed),
+// http://app.localhost:P1 (matches the pattern), http://localhost:P2 and
+// http://app.localhost:P2 (neither: another port is another origin).
+// Afterwards each server's counters must show that the preflights reached
 // portcullis (and were not answered by anything in between).
 //
-//     node cors.test.js <cors_server binary>
+//     node cors.test.js <secure_api binary>
 //
 // The page contexts use no request interception: playwright answers CORS
 // preflights itself when routes are installed, which would hide the
 // server's answers. Traffic is kept on loopback by pointing chromium's
-// proxy at a closed loopback port instead (loopback bypasses any proxy).
+// proxy at a closed loopback port instead (loopback, *.localhost included,
+// bypasses any proxy, and chromium resolves *.localhost to loopback itself).
 'use strict';
 
+const fs = require('fs');
 const http = require('http');
+const os = require('os');
+const path = require('path');
 const { spawn } = require('child_process');
 const { launch, requireChromium } = require('./browser.js');
 
-// The calls, in page terms. `expect`: true when the fetch must resolve.
+const password = 'a long enough password';
+const unique = `${process.pid}-${Date.now()}`;
+
+// The calls, in page terms. `server`: which reference server; `expect`:
+// true when the fetch must resolve; `status` (200 by default); `exposed`: a
+// header the page must be able to read, with a pattern for its value;
+// `hidden`: a header the server sends that the page must not see.
 const allowedCases = [
-  { id: 'simple-get', path: '/open/data', expect: true, body: 'data',
-    exposed: '41', hidden: null },
-  { id: 'json-post-preflight', path: '/open/items', method: 'POST', json: { a: 1 },
-    expect: true, body: '{"a":1}' },
-  { id: 'put-preflight', path: '/open/items', method: 'PUT', json: { b: 2 }, expect: true },
-  { id: 'method-not-allowed', path: '/open/items', method: 'PATCH', json: {}, expect: false },
-  { id: 'custom-header-allowed', path: '/open/data', headers: { 'X-Request-Id': 'r-1' },
+  { id: 'simple-get', server: 'open', path: '/items?limit=1', expect: true,
+    exposed: ['RateLimit', /^limit=\d+, remaining=\d+, reset=\d+$/], hidden: 'X-Frame-Options' },
+  { id: 'json-post-preflight', server: 'open', path: '/users', method: 'POST',
+    json: { email: `open-${unique}@example.com`, password }, expect: true, status: 201 },
+  { id: 'put-preflight', server: 'open', path: '/items', method: 'PUT', json: { b: 2 },
+    expect: true, status: 405 },
+  { id: 'method-not-allowed', server: 'open', path: '/items', method: 'PURGE', expect: false },
+  { id: 'custom-header-allowed', server: 'open', path: '/items',
+    headers: { 'X-API-Key': 'sk_test_not-a-key' }, expect: true, status: 401 },
+  { id: 'custom-header-denied', server: 'open', path: '/items', headers: { 'X-Evil': '1' },
+    expect: false },
+  { id: 'credentials-granted', server: 'cred', path: '/items?limit=1', credentials: 'include',
     expect: true },
-  { id: 'custom-header-denied', path: '/open/data', headers: { 'X-Evil': '1' }, expect: false },
-  { id: 'credentials-granted', path: '/cred/data', credentials: 'include', expect: true,
-    body: 'data' },
-  { id: 'credentials-json-post', path: '/cred/items', method: 'POST', json: { c: 3 },
-    credentials: 'include', expect: true },
-  { id: 'credentials-not-granted', path: '/open/data', credentials: 'include', expect: false },
-  { id: 'error-readable', path: '/cred/limited', credentials: 'include', expect: true,
-    status: 429, exposed: '0' },
+  { id: 'credentials-json-post', server: 'cred', path: '/users', method: 'POST',
+    json: { email: `cred-${unique}@example.com`, password }, credentials: 'include',
+    expect: true, status: 201 },
+  { id: 'credentials-not-granted', server: 'open', path: '/items', credentials: 'include',
+    expect: false },
+  // forgot-password allows one per hour here: the second is a 429 from the
+  // rate limiter behind cors, still readable with its headers.
+  { id: 'error-first', server: 'cred', path: '/auth/forgot-password', method: 'POST',
+    json: { email: 'x@example.com' }, credentials: 'include', expect: true, status: 202 },
+  { id: 'error-readable', server: 'cred', path: '/auth/forgot-password', method: 'POST',
+    json: { email: 'x@example.com' }, credentials: 'include', expect: true, status: 429,
+    exposed: ['Retry-After', /^\d+$/] },
+];
+const patternCases = [
+  { id: 'pattern-simple-get', server: 'open', path: '/items?limit=1', expect: true },
+  { id: 'pattern-json-post', server: 'open', path: '/users', method: 'POST',
+    json: { email: `pattern-${unique}@example.com`, password }, expect: true, status: 201 },
 ];
 const deniedCases = [
-  { id: 'other-origin-simple-get', path: '/open/data', expect: false },
-  { id: 'other-origin-json-post', path: '/open/items', method: 'POST', json: { d: 4 },
+  { id: 'other-origin-simple-get', server: 'open', path: '/items?limit=1', expect: false },
+  { id: 'other-origin-json-post', server: 'open', path: '/users', method: 'POST',
+    json: { email: 'd@example.com', password }, expect: false },
+  { id: 'other-origin-credentials', server: 'cred', path: '/items', credentials: 'include',
     expect: false },
-  { id: 'other-origin-credentials', path: '/cred/data', credentials: 'include', expect: false },
+];
+const patternMissCases = [
+  { id: 'pattern-other-port', server: 'open', path: '/items?limit=1', expect: false },
 ];
 
 // Runs in the page: one fetch, reduced to what the page can observe.
@@ -56,8 +90,8 @@ async function callInPage({ base, c }) {
   try {
     const res = await fetch(base + c.path, init);
     return { resolved: true, status: res.status, body: await res.text(),
-             exposed: res.headers.get('X-RateLimit-Remaining'),
-             hidden: res.headers.get('X-Hidden') };
+             exposed: c.exposed ? res.headers.get(c.exposed[0]) : null,
+             hidden: c.hidden ? res.headers.get(c.hidden) : null };
   } catch (e) {
     return { resolved: false, error: String(e) };
   }
@@ -71,16 +105,24 @@ function pageServer() {
   return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => resolve(srv)));
 }
 
-function startApi(binary, origin) {
+// Starts the reference server with `config` (JSON) on port 0; resolves
+// with the child and its port once it prints where it listens.
+function startApi(binary, config) {
+  const file = path.join(os.tmpdir(), `portcullis-cors-${process.pid}-${config.name}.json`);
+  const { name, ...settings } = config;
+  fs.writeFileSync(file, JSON.stringify(settings));
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [origin], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(binary, ['--config', file], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`cors_server exited with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`secure_api (${name}) exited with ${code}`)));
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /port (\d+)/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
+      const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (m) {
+        fs.unlinkSync(file);
+        resolve({ child, port: Number(m[1]) });
+      }
     });
   });
 }
@@ -95,8 +137,8 @@ function get(url) {
   });
 }
 
-function counter(metrics, name, instance) {
-  const re = new RegExp(`^portcullis_cors_${name}_total\\{name="${instance}"\\} (\\d+)$`, 'm');
+function counter(metrics, name) {
+  const re = new RegExp(`^portcullis_cors_${name}_total\\{name="cors"\\} (\\d+)$`, 'm');
   const m = re.exec(metrics);
   return m ? Number(m[1]) : NaN;
 }
@@ -110,39 +152,58 @@ function check(c, got, failures) {
   }
   if (!c.expect) return;
   if ((c.status || 200) !== got.status) fail(`status ${got.status}, expected ${c.status || 200}`);
-  if (c.body !== undefined && got.body !== c.body) fail('wrong body');
-  if (c.exposed !== undefined && got.exposed !== c.exposed) fail('exposed header not readable');
-  if (c.hidden !== undefined && got.hidden !== c.hidden) fail('unexposed header readable');
+  if (c.exposed && !(got.exposed !== null && c.exposed[1].test(got.exposed)))
+    fail(`exposed header ${c.exposed[0]} not readable`);
+  if (c.hidden && got.hidden !== null) fail(`unexposed header ${c.hidden} readable`);
 }
 
 async function main() {
   const binary = process.argv[2];
   if (!binary) {
-    console.error('usage: cors.test.js <cors_server>');
+    console.error('usage: cors.test.js <secure_api>');
     process.exit(2);
   }
   requireChromium();
 
   const allowedPage = await pageServer();
   const otherPage = await pageServer();
-  const allowedOrigin = `http://localhost:${allowedPage.address().port}`;
-  const otherOrigin = `http://localhost:${otherPage.address().port}`;
-  const api = await startApi(binary, allowedOrigin);
-  const base = `http://127.0.0.1:${api.port}`;
+  const p1 = allowedPage.address().port;
+  const p2 = otherPage.address().port;
+  const origins = {
+    listed: `http://localhost:${p1}`,
+    pattern: `http://app.localhost:${p1}`,
+    other: `http://localhost:${p2}`,
+    patternOtherPort: `http://app.localhost:${p2}`,
+  };
+  const common = {
+    listen: { address: '127.0.0.1', port: 0 },
+    threads: 1,
+    log_level: 'error',
+    allowed_origins: [origins.listed, `http://*.localhost:${p1}`],
+    rate_limits: { forgot_password: { limit: 1, window_seconds: 3600 } },
+  };
+  const apis = {
+    open: await startApi(binary, { ...common, name: 'open' }),
+    cred: await startApi(binary, { ...common, name: 'cred', cors_credentials: true }),
+  };
+  const base = (server) => `http://127.0.0.1:${apis[server].port}`;
 
   const failures = [];
   const browser = await launch(['--proxy-server=http://127.0.0.1:9']);
   try {
-    for (const [origin, cases] of [[allowedOrigin, allowedCases], [otherOrigin, deniedCases]]) {
+    for (const [origin, cases] of [[origins.listed, allowedCases],
+                                   [origins.pattern, patternCases],
+                                   [origins.other, deniedCases],
+                                   [origins.patternOtherPort, patternMissCases]]) {
       const context = await browser.newContext();
       const page = await context.newPage();
       await page.goto(origin + '/');
       const seen = await page.evaluate(() => window.location.origin);
       if (seen !== origin) failures.push(`page origin is ${seen}, expected ${origin}`);
       for (const c of cases) {
-        const got = await page.evaluate(callInPage, { base, c });
+        const got = await page.evaluate(callInPage, { base: base(c.server), c });
         check(c, got, failures);
-        console.log(`${got.resolved === c.expect ? 'ok  ' : 'FAIL'} ${c.id}: ` +
+        console.log(`${got.resolved === c.expect ? 'ok  ' : 'FAIL'} ${c.id} from ${origin}: ` +
                     `${got.resolved ? `resolved ${got.status}` : 'rejected'}`);
       }
       await context.close();
@@ -152,21 +213,23 @@ async function main() {
   }
 
   // The verdicts came from portcullis: its counters saw the preflights.
-  const metrics = await get(`${base}/metrics`);
-  const expectCounter = (name, instance, min) => {
-    const v = counter(metrics, name, instance);
-    if (!(v >= min)) failures.push(`counter ${instance}.${name} is ${v}, expected >= ${min}`);
+  const metrics = { open: await get(`${base('open')}/metrics`),
+                    cred: await get(`${base('cred')}/metrics`) };
+  const expectCounter = (server, name, min) => {
+    const v = counter(metrics[server], name);
+    if (!(v >= min)) failures.push(`counter ${server}.${name} is ${v}, expected >= ${min}`);
   };
-  // JSON POST and X-Request-Id; the PUT to the same URL is served from the
-  // browser's preflight cache (the POST's answer listed PUT).
-  expectCounter('preflight_allowed', 'open', 2);
-  expectCounter('preflight_denied', 'open', 3);    // PATCH, X-Evil, other origin's POST
-  expectCounter('preflight_allowed', 'cred', 1);   // credentialed JSON POST
-  expectCounter('denied', 'open', 1);              // other origin's simple GET ran, no grant
-  expectCounter('allowed', 'cred', 3);
+  // JSON POST /users (twice: listed and pattern origin), PUT /items, X-API-Key.
+  expectCounter('open', 'preflight_allowed', 4);
+  expectCounter('open', 'preflight_denied', 3);   // PURGE, X-Evil, other origin's POST
+  expectCounter('cred', 'preflight_allowed', 2);  // credentialed POST /users and forgot-password
+  expectCounter('open', 'denied', 2);             // simple GETs from the two unlisted origins
+  expectCounter('cred', 'allowed', 4);
 
-  api.child.removeAllListeners('exit');
-  api.child.kill('SIGTERM');
+  for (const api of Object.values(apis)) {
+    api.child.removeAllListeners('exit');
+    api.child.kill('SIGTERM');
+  }
   allowedPage.close();
   otherPage.close();
 
@@ -174,8 +237,9 @@ async function main() {
     for (const f of failures) console.error(`FAIL: ${f}`);
     process.exit(1);
   }
-  console.log(`PASS: ${allowedCases.length + deniedCases.length} fetches, every browser verdict ` +
-              'matches the configuration');
+  const total = allowedCases.length + patternCases.length + deniedCases.length +
+                patternMissCases.length;
+  console.log(`PASS: ${total} fetches, every browser verdict matches the configuration`);
 }
 
 main().catch((e) => {
