@@ -28,15 +28,37 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// True when every quoted string of `value` is closed (RFC 9110 §5.6.4: a
+// backslash inside one escapes the next character).
+bool quotes_balance(std::string_view value) {
+  bool quoted = false;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (quoted && value[i] == '\\') {
+      ++i;
+    } else if (value[i] == '"') {
+      quoted = !quoted;
+    }
+  }
+  return !quoted;
+}
+
 // Keeps the rightmost `keep` (at most N) comma-separated elements of every
-// line of a list header, in order, in a ring. Commas inside quoted strings
-// (RFC 7239 allows them) do not split. Work is linear in the header's size.
+// line of a list header, in order, in a ring. With `quotes` (Forwarded:
+// RFC 7239 allows quoted strings), commas inside quoted strings do not
+// split. A line whose quotes do not balance is split at every comma: its
+// open quote was written by the client, to the left of the elements that
+// proxies appended, and must not swallow them (`for="` from a client
+// followed by `, for=198.51.100.1` from the proxy would otherwise read as
+// one malformed element, and the client would take the proxy's address).
+// X-Forwarded-For has no quoted strings at all. Work is linear in the
+// header's size.
 template <std::size_t N>
 class right_elements {
  public:
   explicit right_elements(std::size_t keep) : keep_(keep < N ? keep : N) {}
 
-  void split(std::string_view value) {
+  void split(std::string_view value, bool quotes) {
+    quotes = quotes && quotes_balance(value);
     bool quoted = false;
     std::size_t start = 0;
     for (std::size_t i = 0; i <= value.size(); ++i) {
@@ -46,7 +68,7 @@ class right_elements {
           ++i;
           continue;
         }
-        if (c == '"') quoted = !quoted;
+        if (c == '"' && quotes) quoted = !quoted;
         if (c != ',' || quoted) continue;
       }
       push(trim(value.substr(start, i - start)));
@@ -170,7 +192,8 @@ client_info client_resolver::resolve(const ip_address& raw_peer,
 
   // Collect the rightmost max_hops elements over every line, in order.
   right_elements<256> hops{max_hops_};
-  for (auto it = lines.first; it != lines.second; ++it) hops.split(it->value());
+  const bool quotes = header_ == forwarding_header::forwarded;
+  for (auto it = lines.first; it != lines.second; ++it) hops.split(it->value(), quotes);
 
   // Walk from the right. `info.address` is always the last trusted hop (or
   // the peer), so stopping at any point yields a safe answer.
@@ -190,7 +213,7 @@ client_info client_resolver::resolve(const ip_address& raw_peer,
   } else {
     right_elements<1> proto{1};
     for (auto [it, end] = headers.equal_range("X-Forwarded-Proto"); it != end; ++it)
-      proto.split(it->value());
+      proto.split(it->value(), false);
     info.forwarded_https = proto.size() == 1 && iequals(proto[0], "https");
   }
   return info;

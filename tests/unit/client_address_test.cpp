@@ -101,6 +101,31 @@ TEST(client_address, malformed_hops_never_become_the_client) {
   }
 }
 
+// Found while writing the fuzz target's reference (corpus:
+// regression-quote-xff, regression-open-quote-forwarded): a client's quote
+// swallowed the element its proxy appended after it, so the walk stopped at
+// the proxy and every such client took the proxy's address.
+TEST(client_address, a_clients_open_quote_cannot_hide_the_proxys_hop) {
+  client_resolver xff{{.trusted_proxies = {"127.0.0.1"}}};
+  http::fields h;
+  h.insert("X-Forwarded-For", "\", 198.51.100.1");
+  EXPECT_EQ(xff.resolve(addr("127.0.0.1"), h).address, addr("198.51.100.1"));
+
+  client_resolver fwd{{.trusted_proxies = {"127.0.0.1"}, .header = forwarding_header::forwarded}};
+  http::fields f;
+  f.insert(http::field::forwarded, "for=\"1.2.3.4, for=198.51.100.1");
+  EXPECT_EQ(fwd.resolve(addr("127.0.0.1"), f).address, addr("198.51.100.1"));
+  f.clear();
+  f.insert(http::field::forwarded, "for=\"a\\\", for=198.51.100.2");  // escaped quote: still open
+  EXPECT_EQ(fwd.resolve(addr("127.0.0.1"), f).address, addr("198.51.100.2"));
+  // Balanced quotes keep their commas, as RFC 7239 allows.
+  f.clear();
+  f.insert(http::field::forwarded, "for=\"[2001:db8::1]:80\";x=\"a,b\", for=10.0.0.1");
+  client_resolver fwd2{{.trusted_proxies = {"127.0.0.1", "10.0.0.0/8"},
+                        .header = forwarding_header::forwarded}};
+  EXPECT_EQ(fwd2.resolve(addr("127.0.0.1"), f).address, addr("2001:db8::1"));
+}
+
 TEST(client_address, configuration_errors) {
   EXPECT_THROW(client_resolver({.trusted_proxies = {"0.0.0.0/0"}}), config_error);
   EXPECT_THROW(client_resolver({.trusted_proxies = {"::/0"}}), config_error);
