@@ -59,6 +59,10 @@ constexpr bool is_tls = false;
 template <typename Next>
 constexpr bool is_tls<ssl::stream<Next>> = true;
 
+// How long a TLS close waits for the peer's close_notify (RFC 8446 §6.1)
+// at most, whatever the write timeout.
+constexpr std::chrono::milliseconds tls_close_notify_wait = std::chrono::seconds(1);
+
 clock::time_point real_now() noexcept {
   return system_clock().now();
 }
@@ -329,7 +333,12 @@ asio::awaitable<void> request_reader::close(Stream& stream, bool linger) {
   auto& sock = raw_socket(stream);
 
   if constexpr (is_tls<Stream>) {
-    st.arm(real_now() + st.opt.write_timeout);
+    // async_shutdown sends our close_notify and then waits for the peer's.
+    // A peer that never sends one (most clients just close, and a hostile
+    // one stays silent) would hold the connection for the whole write
+    // timeout: the wait is capped, after which the socket is closed.
+    st.arm(real_now() + std::min<std::chrono::milliseconds>(st.opt.write_timeout,
+                                                            tls_close_notify_wait));
     co_await stream.async_shutdown(use_ec(ec));
   } else {
     sock.shutdown(tcp::socket::shutdown_send, ec);
@@ -547,10 +556,22 @@ server::impl::impl(chain a, server_options o)
   }
 }
 
+namespace detail {
+
+ip_address connection_cap_key(const ip_address& peer) noexcept {
+  const ip_address a = unmap(peer);
+  if (!a.is_v6()) return a;
+  auto bytes = a.to_v6().to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), std::uint8_t{0});
+  return asio::ip::address_v6(bytes);
+}
+
+}  // namespace detail
+
 bool server::impl::admit(const ip_address& peer) {
   std::lock_guard lock(mutex);
   if (open >= opt.max_connections) return false;
-  auto& n = per_client[peer];
+  auto& n = per_client[detail::connection_cap_key(peer)];
   if (n >= opt.max_connections_per_client) return false;
   ++n;
   ++open;
@@ -560,7 +581,7 @@ bool server::impl::admit(const ip_address& peer) {
 void server::impl::release(const ip_address& peer, session_base* s) {
   std::lock_guard lock(mutex);
   sessions.erase(s);
-  auto it = per_client.find(peer);
+  auto it = per_client.find(detail::connection_cap_key(peer));
   if (it != per_client.end() && --it->second == 0) per_client.erase(it);
   --open;
 }

@@ -33,6 +33,7 @@
 #include "portcullis/chain.hpp"
 #include "portcullis/clock.hpp"
 #include "portcullis/counters.hpp"
+#include "portcullis/ip_network.hpp"
 #include "portcullis/log.hpp"
 
 #include <chrono>
@@ -74,8 +75,10 @@ struct server_options {
   /// How long stop() lets requests in flight finish before closing them.
   std::chrono::milliseconds drain_timeout = std::chrono::seconds(10);
 
-  /// Open connections at most, in total and from one peer address. Past
-  /// either, new connections are closed as soon as they are accepted.
+  /// Open connections at most, in total and from one client. A client is
+  /// an IPv4 address, or an IPv6 /64: one host is usually given a whole
+  /// /64 and can open each connection from another address in it. Past
+  /// either cap, new connections are closed as soon as they are accepted.
   std::size_t max_connections = 10000;
   std::size_t max_connections_per_client = 256;
 
@@ -133,5 +136,11 @@ class server {
  private:
   std::unique_ptr<impl> impl_;
 };
+
+namespace detail {
+/// What `max_connections_per_client` counts `peer` as: the address itself
+/// for IPv4 (IPv4-mapped IPv6 unmapped first), the /64 it lies in for IPv6.
+ip_address connection_cap_key(const ip_address& peer) noexcept;
+}  // namespace detail
 
 }  // namespace portcullis

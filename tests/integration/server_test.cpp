@@ -11,6 +11,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -360,6 +365,50 @@ TEST(server, connection_caps_refuse_a_flood) {
   EXPECT_EQ(r->status, 200);
 }
 
+// A plain IPv6 connection to [::1]:port that says whether the server
+// answers it (admitted) or closes it at once (refused by a cap).
+bool admitted_over_ipv6(unsigned short port, std::vector<int>& held) {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 to{};
+  to.sin6_family = AF_INET6;
+  to.sin6_port = htons(port);
+  to.sin6_addr = in6addr_loopback;
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) return false;
+  held.push_back(fd);
+  const std::string req = get("/health");
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size()))
+    return false;
+  pollfd p{fd, POLLIN, 0};
+  char buf[512];
+  return ::poll(&p, 1, 3000) == 1 && ::recv(fd, buf, sizeof buf, 0) > 0;
+}
+
+TEST(server, an_ipv6_client_is_its_slash_64) {
+  // Two addresses of one /64 are one client; the next /64 is another; IPv4
+  // (also IPv4-mapped) stays per address.
+  using detail::connection_cap_key;
+  const auto a = [](std::string_view s) { return *parse_address(s); };
+  EXPECT_EQ(connection_cap_key(a("2001:db8:1:2::5")), connection_cap_key(a("2001:db8:1:2:ffff::1")));
+  EXPECT_EQ(connection_cap_key(a("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), a("2001:db8:1:2::"));
+  EXPECT_NE(connection_cap_key(a("2001:db8:1:2::5")), connection_cap_key(a("2001:db8:1:3::5")));
+  EXPECT_EQ(connection_cap_key(ip_address(asio::ip::make_address_v6("::ffff:10.0.0.1"))),
+            a("10.0.0.1"));
+  EXPECT_NE(connection_cap_key(a("10.0.0.1")), connection_cap_key(a("10.0.0.2")));
+
+  // Over real IPv6 loopback: the cap holds, and a freed slot is reused.
+  running s{{.address = "::1", .max_connections_per_client = 2}};
+  std::vector<int> held;
+  EXPECT_TRUE(admitted_over_ipv6(s.port(), held));
+  EXPECT_TRUE(admitted_over_ipv6(s.port(), held));
+  EXPECT_FALSE(admitted_over_ipv6(s.port(), held));
+  EXPECT_EQ(s.srv.counters().value("rejected_connections"), 1u);
+  for (int fd : held) ::close(fd);
+  held.clear();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(admitted_over_ipv6(s.port(), held));
+  for (int fd : held) ::close(fd);
+}
+
 TEST(server, stop_lets_the_request_in_flight_finish) {
   auto s = std::make_unique<running>(server_options{.drain_timeout = 5s});
   raw_client busy{s->port()};
@@ -482,6 +531,35 @@ TEST(server, tls_serves_with_the_same_limits) {
   EXPECT_TRUE(mute.closed(3s));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 800ms);
   EXPECT_GE(s.srv.counters().value("tls_handshake_failures"), 2u);
+}
+
+// A client that never answers our close_notify cannot hold the connection
+// for the write timeout: the TCP connection ends about 1 s after the answer.
+TEST(server, tls_close_waits_for_the_peers_close_notify_at_most_a_second) {
+  certificate cert;
+  ASSERT_TRUE(cert.ok) << "openssl could not make a certificate";
+  running s{
+      {.write_timeout = 20s,
+       .tls = tls_options{(cert.dir / "cert.pem").string(), (cert.dir / "key.pem").string()}}};
+
+  raw_client client{s.port()};
+  ASSERT_TRUE(client.start_tls());
+  ASSERT_TRUE(client.send(get("/health", "Connection: close\r\n")));
+  auto r = client.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const auto answered = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.closed(3s));  // the server's close_notify; ours is never sent
+
+  // Now the TCP connection itself: EOF once the server gives up waiting.
+  pollfd p{client.fd(), POLLIN, 0};
+  char buf[256];
+  ssize_t n = 1;
+  while (n > 0 && ::poll(&p, 1, 5000) == 1) n = ::recv(client.fd(), buf, sizeof buf, 0);
+  const auto waited = std::chrono::steady_clock::now() - answered;
+  EXPECT_LE(n, 0) << "the server kept the connection open";
+  EXPECT_GE(waited, 800ms);
+  EXPECT_LT(waited, 3s);
 }
 
 }  // namespace
