@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 
 namespace portcullis {
 namespace {
@@ -505,6 +506,23 @@ TEST(cors, subdomain_wildcards) {
     auto what = what_of(o);
     EXPECT_NE(what.find(std::string("production.origins[0] '") + bad + "'"), std::string::npos)
         << what;
+  }
+}
+
+// Found by fuzzing (corpus: regression-case-at-the-end-of-the-buffer):
+// with Boost 1.81's beast::iequals, an origin whose host differs from an
+// entry only in case was read one byte past its end. The origin is put in
+// a heap buffer of exactly its size so that an ASan build sees any such
+// read.
+TEST(cors, an_origin_differing_only_in_case_is_read_within_its_bytes) {
+  auto o = basic();
+  o.production.origins = {"https://*.example.org", "https://app.example.com"};
+  app a{o};
+  for (std::string_view origin : {"https://a.b.exAmple.org", "https://APP.example.coM",
+                                  "HTTPS://a.example.org", "https://a.example.orG:443"}) {
+    auto bytes = std::make_unique<char[]>(origin.size());
+    std::copy(origin.begin(), origin.end(), bytes.get());
+    EXPECT_TRUE(a.mw->allows(std::string_view(bytes.get(), origin.size()))) << origin;
   }
 }
 
