@@ -40,7 +40,11 @@ struct hashed_key {
 
 struct key_hash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
+  // Deliberately not noexcept: libstdc++ stores each node's hash only when
+  // the hasher may throw (or is a std::hash of a string). Without a stored
+  // hash, walking a bucket hashes the *next* key's text to find the
+  // bucket's end: one more cache miss per lookup with a million keys.
+  std::size_t operator()(std::string_view s) const {
     return std::hash<std::string_view>{}(s);
   }
   std::size_t operator()(const hashed_key& k) const noexcept { return k.hash; }
@@ -53,12 +57,19 @@ struct key_equal {
   bool operator()(std::string_view a, const hashed_key& b) const noexcept { return a == b.text; }
 };
 
+// A key's state, on its shard's ring. The ring keeps insertion order; the
+// shard's hand walks it to pick what to evict or drop (see impl::victim).
 struct node {
   detail::rate_state state;
-  node* colder = nullptr;  // towards the least recently used end
-  node* warmer = nullptr;
+  node* prev = nullptr;
+  node* next = nullptr;
   const std::string* key = nullptr;
+  bool referenced = false;  // used since the hand last passed
 };
+
+// How far the hand walks looking for an unreferenced key before it takes
+// the one it stands on: a bound on the work of one insert.
+constexpr int max_hand_steps = 64;
 
 }  // namespace
 
@@ -66,26 +77,30 @@ struct memory_rate_limit_store::impl {
   struct alignas(64) shard {
     spin_lock lock;
     std::unordered_map<std::string, node, key_hash, key_equal> map;
-    node* coldest = nullptr;
-    node* warmest = nullptr;
+    node* hand = nullptr;  // nullptr when the shard is empty
     std::uint64_t evictions = 0;
     std::uint64_t expired = 0;
 
     void unlink(node* n) noexcept {
-      (n->colder ? n->colder->warmer : coldest) = n->warmer;
-      (n->warmer ? n->warmer->colder : warmest) = n->colder;
-      n->colder = n->warmer = nullptr;
+      if (n->next == n) {
+        hand = nullptr;
+      } else {
+        n->prev->next = n->next;
+        n->next->prev = n->prev;
+        if (hand == n) hand = n->next;
+      }
+      n->prev = n->next = nullptr;
     }
-    void push_warm(node* n) noexcept {
-      n->colder = warmest;
-      n->warmer = nullptr;
-      (warmest ? warmest->warmer : coldest) = n;
-      warmest = n;
-    }
-    void touch(node* n) noexcept {
-      if (warmest == n) return;
-      unlink(n);
-      push_warm(n);
+    // A new node goes just behind the hand: the last the hand reaches.
+    void link(node* n) noexcept {
+      if (hand == nullptr) {
+        n->prev = n->next = hand = n;
+        return;
+      }
+      n->next = hand;
+      n->prev = hand->prev;
+      hand->prev->next = n;
+      hand->prev = n;
     }
     void erase(node* n) {
       unlink(n);
@@ -129,30 +144,52 @@ struct memory_rate_limit_store::impl {
 
   std::int64_t now() const noexcept { return clk.now().time_since_epoch().count(); }
 
-  // Removes up to cleanup_per_call expired keys from the cold end, sparing
-  // `keep` (the node the caller is about to use).
-  void clean(shard& s, std::int64_t t, const node* keep) {
-    for (std::size_t i = 0; i < options.cleanup_per_call && s.coldest; ++i) {
-      node* n = s.coldest;
-      if (n == keep || n->state.expires > t) break;
-      s.erase(n);
-      ++s.expired;
+  // The hand's next victim (CLOCK, the second-chance approximation of
+  // least recently used): it walks the ring, clearing the mark of each key
+  // used since its last pass, and stops at the first key not used since. A
+  // decision thus only sets a flag in its own node, where exact LRU would
+  // relink the node and write to both its neighbours (two cache misses per
+  // decision with a million keys). After max_hand_steps marked keys the
+  // hand takes the one it stands on, so an insert does bounded work.
+  static node* victim(shard& s) noexcept {
+    for (int i = 0; i < max_hand_steps && s.hand->referenced; ++i) {
+      s.hand->referenced = false;
+      s.hand = s.hand->next;
+    }
+    return s.hand;
+  }
+
+  // One step of the hand per call, up to 2 * cleanup_per_call: an expired
+  // key under it is removed (at most cleanup_per_call of them), a live one
+  // passed, its mark cleared as victim() would.
+  void clean(shard& s, std::int64_t t) {
+    std::size_t removed = 0;
+    for (std::size_t i = 0; i < 2 * options.cleanup_per_call && s.hand; ++i) {
+      node* n = s.hand;
+      if (n->state.expires <= t) {
+        s.erase(n);
+        ++s.expired;
+        if (++removed == options.cleanup_per_call) break;
+      } else {
+        n->referenced = false;
+        s.hand = n->next;
+      }
     }
   }
 
   // A new key's node. A shard at most half full just adds it: dead keys
   // there cost only memory, and a workload whose state expires between
   // visits (GCRA under its rate, say) keeps its keys instead of churning
-  // them. Past half, each new key first drops up to cleanup_per_call
-  // expired keys from the cold end, so memory shrinks back after a flood of
-  // one-off clients. A full shard recycles its least recently used node for
-  // the new key, without allocating. A decision on a key already held does
-  // none of this.
+  // them. Past half, each new key first lets the hand drop up to
+  // cleanup_per_call expired keys, so memory shrinks back after a flood of
+  // one-off clients. A full shard recycles the hand's victim for the new
+  // key, without allocating. A decision on a key already held does none of
+  // this.
   node* insert(shard& s, const hashed_key& k, std::int64_t t) {
     decltype(shard::map)::node_type spare;
-    if (s.map.size() > per_shard / 2) clean(s, t, nullptr);
-    if (s.map.size() >= per_shard && s.coldest) {
-      spare = s.take(s.coldest);
+    if (s.map.size() > per_shard / 2) clean(s, t);
+    if (s.map.size() >= per_shard && s.hand) {
+      spare = s.take(victim(s));
       ++s.evictions;
     }
     node* n;
@@ -167,7 +204,7 @@ struct memory_rate_limit_store::impl {
       n = &ins->second;
       n->key = &ins->first;
     }
-    s.push_warm(n);
+    s.link(n);
     return n;
   }
 
@@ -196,7 +233,7 @@ rate_decision memory_rate_limit_store::consume_now(std::string_view key, const r
   node* n;
   if (auto it = s.map.find(k); it != s.map.end()) {
     n = &it->second;
-    s.touch(n);
+    n->referenced = true;
   } else {
     n = impl_->insert(s, k, t);
   }
@@ -224,7 +261,7 @@ void memory_rate_limit_store::reset_all_now() noexcept {
     auto& s = impl_->shards[i];
     std::lock_guard lock(s.lock);
     s.map.clear();
-    s.coldest = s.warmest = nullptr;
+    s.hand = nullptr;
   }
 }
 

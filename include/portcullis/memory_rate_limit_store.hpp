@@ -3,9 +3,14 @@
 //
 // For one process with no set-up: state lives in memory, split into shards
 // (each a hash map under its own lock) so that threads working on different
-// keys rarely meet. The number of keys is bounded; when a shard is full its
-// least recently used key is evicted (counted in `evictions()`), its memory
-// reused for the new key. A shard more than half full drops a few expired
+// keys rarely meet. The number of keys is bounded; when a shard is full a
+// key not used recently is evicted (counted in `evictions()`), its memory
+// reused for the new key. "Recently" is CLOCK's second chance, not exact
+// LRU: a key used since the shard's hand last passed it is spared once, so
+// a decision only marks its own entry instead of relinking a list (exact
+// LRU costs two more cache misses per decision with a million keys); a key
+// used once, long ago, may outlive one used a little less long ago. A shard
+// more than half full drops a few expired
 // keys per new key, so memory shrinks back after a flood of one-off clients;
 // below half, dead keys are left alone, so that keys whose state expires
 // between visits are not freed and made again. There is never a sweep that

@@ -40,12 +40,12 @@ TEST(memory_rate_limit_store, a_million_keys_stay_within_the_bound) {
   }
 }
 
-TEST(memory_rate_limit_store, least_recently_used_is_evicted_first) {
+TEST(memory_rate_limit_store, a_key_used_since_the_hand_passed_is_spared) {
   manual_clock clk;
   memory_rate_limit_store store{{.max_keys = 4, .shards = 1}, clk};
   auto p = rate_policy::fixed_window(rate::per_minute(1));
   for (auto k : {"a", "b", "c", "d"}) store.consume_now(k, p, 1);
-  store.consume_now("a", p, 1);  // "a" is used again: "b" is now the coldest
+  store.consume_now("a", p, 1);  // "a" is used again: the hand spares it, takes "b"
   store.consume_now("e", p, 1);
   EXPECT_EQ(store.evictions(), 1u);
   EXPECT_FALSE(store.consume_now("a", p, 1).allowed) << "a was kept";
@@ -68,12 +68,12 @@ TEST(memory_rate_limit_store, dead_keys_stay_until_the_shard_is_half_full) {
   EXPECT_EQ(store.consume_now("old1", p, 1).remaining, 4u);
 }
 
-TEST(memory_rate_limit_store, a_full_shard_recycles_its_coldest_key) {
+TEST(memory_rate_limit_store, a_full_shard_recycles_a_cold_key) {
   manual_clock clk;
   memory_rate_limit_store store{{.max_keys = 64, .shards = 1}, clk};
   auto p = rate_policy::fixed_window(rate::per_minute(5));
   for (int i = 0; i < 64; ++i) store.consume_now("k" + std::to_string(i), p, 1);
-  store.consume_now("k0", p, 1);  // k1 is now the coldest
+  store.consume_now("k0", p, 1);  // k0 used again: k1 is the hand's victim
   store.consume_now("new", p, 1);
   EXPECT_EQ(store.evictions(), 1u);
   EXPECT_EQ(store.size(), 64u);
