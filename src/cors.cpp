@@ -51,8 +51,8 @@ char lower(char c) noexcept {
 // (found by fuzzing: an Origin that ends in "exAmple.org" and the end of
 // the buffer it is in).
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool ends_with_nocase(std::string_view s, std::string_view suffix) noexcept {

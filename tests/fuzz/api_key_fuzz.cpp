@@ -91,16 +91,17 @@ const auth_app& authenticated() {
   static const auth_app a = [] {
     auto store = std::make_shared<memory_api_key_store>();
     api_key_hasher hasher;
-    auto issued = make_api_key({.owner = "alice"}, api_key_format{}, hasher,
-                               system_clock().wall_now());
+    auto issued =
+        make_api_key({.owner = "alice"}, api_key_format{}, hasher, system_clock().wall_now());
     test::run(store->create(issued.record));
     auto auth = std::make_shared<api_key_auth>(
         api_key_auth_options{.store = store, .hasher = hasher, .cache_size = 1000});
     chain::builder b;
     b.use("/api", auth);
-    b.route(http::verb::get, "/api/me", [](request& req, context& ctx) -> asio::awaitable<response> {
-      co_return json_response(req, http::status::ok, "\"" + ctx.who.subject + "\"");
-    });
+    b.route(http::verb::get, "/api/me",
+            [](request& req, context& ctx) -> asio::awaitable<response> {
+              co_return json_response(req, http::status::ok, "\"" + ctx.who.subject + "\"");
+            });
     return auth_app{issued.key, std::move(b).build()};
   }();
   return a;
@@ -205,7 +206,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
     check(hex == lowered, "to_hex(from_hex(x)) is not x in lower case");
     portcullis::api_key_digest again{};
-    check(portcullis::from_hex(hex, again) && portcullis::digests_equal(again, d), "hex round trip");
+    check(portcullis::from_hex(hex, again) && portcullis::digests_equal(again, d),
+          "hex round trip");
   }
 
   if ((data[0] & 8) != 0) check_auth(static_cast<std::uint8_t>(data[0] >> 4), text);

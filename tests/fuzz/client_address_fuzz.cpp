@@ -39,7 +39,7 @@ void check(bool ok, const char* what) {
 
 const std::vector<std::string> trusted = {"10.0.0.0/8", "127.0.0.1", "2001:db8::/32", "::1"};
 
-const std::array<std::string_view, 6> peers = {"127.0.0.1", "10.1.2.3", "203.0.113.5",
+const std::array<std::string_view, 6> peers = {"127.0.0.1", "10.1.2.3",    "203.0.113.5",
                                                "::1",       "2001:db8::7", "::ffff:10.9.9.9"};
 
 bool reference_trusted(const ip_address& a) {

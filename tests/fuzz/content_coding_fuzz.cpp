@@ -146,8 +146,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check_parameter(text);
       break;
     default:
-      check_decoding(static_cast<std::uint8_t>(data[0] >> 2),
-                     text, std::uint64_t{1} << ((data[0] >> 4) % 16));
+      check_decoding(static_cast<std::uint8_t>(data[0] >> 2), text,
+                     std::uint64_t{1} << ((data[0] >> 4) % 16));
       break;
   }
   return 0;

@@ -108,7 +108,8 @@ void check_accepted(const multipart_form& form, std::string_view body, const mul
     }
     ++files;
     check(p.data.size() <= o.max_file_size, "file above its limit");
-    const std::string declared = p.content_type.empty() ? "application/octet-stream" : p.content_type;
+    const std::string declared =
+        p.content_type.empty() ? "application/octet-stream" : p.content_type;
     bool allowed = false;
     for (const auto& t : o.allowed_types) allowed = allowed || t == declared;
     check(allowed, "a file of a type that is not allowed");

@@ -54,12 +54,9 @@ struct verdict {
 verdict accepted(const request& req) {
   std::size_t fields = 0;
   for (auto it = req.begin(); it != req.end(); ++it) ++fields;
-  return {true,
-          std::string(req.method_string()),
-          std::string(req.target()),
-          req.body(),
-          req.version(),
-          fields};
+  return {
+      true,  std::string(req.method_string()), std::string(req.target()), req.body(), req.version(),
+      fields};
 }
 
 // Feeds `input` in pieces of `step` bytes and returns the verdicts. The

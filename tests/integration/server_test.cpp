@@ -388,7 +388,8 @@ TEST(server, an_ipv6_client_is_its_slash_64) {
   // (also IPv4-mapped) stays per address.
   using detail::connection_cap_key;
   const auto a = [](std::string_view s) { return *parse_address(s); };
-  EXPECT_EQ(connection_cap_key(a("2001:db8:1:2::5")), connection_cap_key(a("2001:db8:1:2:ffff::1")));
+  EXPECT_EQ(connection_cap_key(a("2001:db8:1:2::5")),
+            connection_cap_key(a("2001:db8:1:2:ffff::1")));
   EXPECT_EQ(connection_cap_key(a("2001:db8:1:2:aaaa:bbbb:cccc:dddd")), a("2001:db8:1:2::"));
   EXPECT_NE(connection_cap_key(a("2001:db8:1:2::5")), connection_cap_key(a("2001:db8:1:3::5")));
   EXPECT_EQ(connection_cap_key(ip_address(asio::ip::make_address_v6("::ffff:10.0.0.1"))),
