@@ -10,6 +10,8 @@
 // 127.0.0.1 only; the destructor stops it and removes the folder.
 #pragma once
 
+#include "support/services.hpp"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
@@ -31,29 +33,6 @@
 extern char** environ;
 
 namespace portcullis::test {
-
-/// The value of a service variable (PORTCULLIS_REDIS_URL ...), or nothing.
-inline std::optional<std::string> service_env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
-}
-
-/// True when CI demands every service (a missing one is then a failure).
-inline bool services_required() {
-  const char* v = std::getenv("PORTCULLIS_REQUIRE_SERVICES");
-  return v != nullptr && std::string(v) == "1";
-}
-
-/// In a test body: `var` gets the value of `name`, or the test is skipped
-/// (failed when PORTCULLIS_REQUIRE_SERVICES=1).
-#define PORTCULLIS_SERVICE_OR_SKIP(var, name)                                  \
-  auto var##_opt = ::portcullis::test::service_env(name);                      \
-  if (!var##_opt) {                                                            \
-    if (::portcullis::test::services_required()) FAIL() << name " is not set"; \
-    GTEST_SKIP() << name " is not set (scripts/test starts the services)";     \
-  }                                                                            \
-  const std::string var = *var##_opt
 
 /// A loopback TCP port that was free a moment ago.
 inline unsigned short free_port() {
@@ -156,8 +135,14 @@ class redis_process {
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
-    ASSERT_EQ(posix_spawnp(&pid_, "redis-server", nullptr, nullptr, args.data(), environ), 0)
-        << "cannot start redis-server";
+    // The server gets none of this process's descriptors but 0-2: a server
+    // restarted mid-test would otherwise hold the test's sockets open.
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    const int rc = posix_spawnp(&pid_, "redis-server", &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ASSERT_EQ(rc, 0) << "cannot start redis-server";
     for (int i = 0; i < 1000; ++i) {
       // A server with a password answers NOAUTH: it is up all the same.
       const auto pong = cli({"PING"});

@@ -10,6 +10,8 @@
 // out of scope.
 #pragma once
 
+#include "support/services.hpp"
+
 #include <gtest/gtest.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -140,15 +142,5 @@ class reference_server {
   FILE* stdout_ = nullptr;
   unsigned short port_ = 0;
 };
-
-/// The value of environment variable `name`; when it is missing, nothing —
-/// and a failure if PORTCULLIS_REQUIRE_SERVICES is set (CI must never skip).
-inline std::optional<std::string> service_env(const char* name) {
-  if (const char* v = std::getenv(name); v != nullptr && *v != '\0') return std::string(v);
-  if (std::getenv("PORTCULLIS_REQUIRE_SERVICES") != nullptr)
-    ADD_FAILURE() << name << " is not set, but PORTCULLIS_REQUIRE_SERVICES is: the service "
-                  << "this test needs was not started";
-  return std::nullopt;
-}
 
 }  // namespace portcullis::test
