@@ -60,12 +60,11 @@ std::string session_on(reference_server& srv, const std::string& email) {
 }
 
 TEST(secure_api_shared, api_key_revoked_on_one_instance_is_refused_by_the_other) {
-  const auto pg = test::service_env("PORTCULLIS_PG_URL");
-  if (!pg) GTEST_SKIP() << "PORTCULLIS_PG_URL is not set";
+  PORTCULLIS_SERVICE_OR_SKIP(pg, "PORTCULLIS_PG_URL");  // fails instead in CI
 
   pepper_file pepper{48};
   json cfg = {{"threads", 1},
-              {"stores", {{"api_keys", "postgres"}, {"postgres_url", *pg}}},
+              {"stores", {{"api_keys", "postgres"}, {"postgres_url", pg}}},
               {"api_keys", {{"pepper_file", pepper.path}}}};
   reference_server a{cfg.dump()};
   reference_server b{cfg.dump()};
@@ -115,8 +114,7 @@ TEST(secure_api_shared, api_key_revoked_on_one_instance_is_refused_by_the_other)
 }
 
 TEST(secure_api_shared, two_instances_on_one_redis_enforce_one_limit) {
-  const auto redis = test::service_env("PORTCULLIS_REDIS_URL");
-  if (!redis) GTEST_SKIP() << "PORTCULLIS_REDIS_URL is not set";
+  PORTCULLIS_SERVICE_OR_SKIP(redis, "PORTCULLIS_REDIS_URL");  // fails instead in CI
 
   // A prefix of this run's own, so that counts left by an earlier run
   // (keys live for their window) do not leak in.
@@ -126,7 +124,7 @@ TEST(secure_api_shared, two_instances_on_one_redis_enforce_one_limit) {
               {"trusted_proxies", {"127.0.0.1/32"}},
               {"stores",
                {{"rate_limit", "redis"},
-                {"redis_url", *redis},
+                {"redis_url", redis},
                 {"redis_prefix", prefix},
                 {"rate_limit_on_error", "closed"}}},
               {"rate_limits", {{"api", {{"limit", 10}, {"window_seconds", 60}}}}}};
