@@ -377,6 +377,17 @@ asio::awaitable<response> chain::handle(request& req, context& ctx) const {
   return next_handler{state_.get(), m.route, 0, static_cast<std::uint8_t>(m.result)}(req, ctx);
 }
 
+void chain::decorate_refusal(const request& head, context& ctx, response& res) const noexcept {
+  try {
+    prepare(head, ctx);
+  } catch (const std::exception&) {
+    return;  // allocation failure: the refusal goes out as it is
+  }
+  const auto& layers = state_->layers;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it)
+    if (under_prefix(ctx.path, it->prefix)) it->mw->decorate_refusal(head, ctx, res);
+}
+
 std::uint64_t chain::body_limit_for(http::verb method, std::string_view target) const {
   auto m = match(*state_, method, target_path(target));
   if (m.route != nullptr && m.route->body_limit) return *m.route->body_limit;

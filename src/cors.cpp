@@ -799,22 +799,39 @@ asio::awaitable<response> cors::handle(request& req, context& ctx, next_handler 
   }
 
   auto res = co_await next(req, ctx);
+  grant(v.allowed, origin, res);
+  co_return res;
+}
+
+void cors::grant(bool allowed, std::string_view origin, response& res) const {
+  const state& s = *state_;
   erase_grants(res);
   if (s.origins.any) {
     // Same answer for every origin: nothing for a cache to tell apart.
     res.set(http::field::access_control_allow_origin, "*");
     if (!s.expose_headers.empty())
       res.set(http::field::access_control_expose_headers, s.expose_headers);
-    co_return res;
+    return;
   }
-  if (v.allowed) {
+  if (allowed) {
     res.set(http::field::access_control_allow_origin, origin);
     if (s.credentials) res.set(http::field::access_control_allow_credentials, "true");
     if (!s.expose_headers.empty())
       res.set(http::field::access_control_expose_headers, s.expose_headers);
   }
   merge_vary(res, {"Origin"});
-  co_return res;
+}
+
+void cors::decorate_refusal(const request& head, const context&, response& res) const noexcept {
+  try {
+    auto it = head.find(http::field::origin);
+    const bool single = it != head.end() && head.count(http::field::origin) == 1;
+    const std::string_view origin = single ? std::string_view(it->value()) : std::string_view{};
+    const bool allowed = single && decide(state_->origins, origin).allowed;
+    grant(allowed, origin, res);
+  } catch (const std::exception&) {
+    // Allocation failure: the refusal goes out without the grant.
+  }
 }
 
 }  // namespace portcullis

@@ -478,4 +478,13 @@ asio::awaitable<response> security_headers::handle(request& req, context& ctx,
   co_return res;
 }
 
+void security_headers::decorate_refusal(const request&, const context& ctx,
+                                        response& res) const noexcept {
+  try {
+    apply(res, ctx);
+  } catch (const std::exception&) {
+    // Allocation failure: the refusal goes out without them.
+  }
+}
+
 }  // namespace portcullis

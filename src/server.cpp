@@ -258,6 +258,7 @@ asio::awaitable<read_result> request_reader::read(Stream& stream) {
                                   : st.opt.body_limit;
         if (!p.accept_body(limit)) {
           refuse(p.error());
+          out.req = req;  // the header, for the chain's decorate_refusal()
           co_return out;
         }
         if (p.done()) continue;
@@ -712,6 +713,13 @@ asio::awaitable<void> server::impl::serve(std::shared_ptr<session_base>, Stream&
                     {{"peer", peer.to_string()},
                      {"status", static_cast<unsigned>(r.rejection.result_int())},
                      {"reason", which}});
+      // A refusal after the header (413): the chain's layers add what they
+      // put on every answer (the CORS grant, security headers), so that a
+      // browser page can read why its upload failed.
+      if (r.req.method() != http::verb::unknown) {
+        context ctx{peer, is_tls<Stream>, *time};
+        app.decorate_refusal(r.req, ctx, r.rejection);
+      }
       if (co_await reader.write(stream, r.rejection)) {
         co_await reader.close(stream, true);
       } else {

@@ -67,7 +67,7 @@ const fields = {
 // over the normalised value, or null for "absent").
 const documented = [
   { title: 'A body over the limit is refused before the chain runs',
-    field: /./, step: /over body limit/, express: /./ },
+    field: /^(ratelimit|answered-before-body)/, step: /over body limit/, express: /./ },
   { title: 'A body over the limit is refused before the chain runs',
     field: /^connection$/, step: /over body limit/, express: /^keep-alive$/ },
   { title: 'Two limiters on one request: RateLimit-Policy',

@@ -102,6 +102,12 @@ class chain {
   /// facts (peer address, TLS); the chain fills the rest.
   asio::awaitable<response> handle(request& req, context& ctx) const;
 
+  /// For a request the server refused after reading its header (`head`
+  /// has no body): resolves the client into `ctx` as handle() would, then
+  /// lets each layer whose prefix matches add its headers to `res`, inner
+  /// layers first (middleware::decorate_refusal). Never throws.
+  void decorate_refusal(const request& head, context& ctx, response& res) const noexcept;
+
   /// Resolves the client, request id, path and route of `req` into `ctx`
   /// without running anything. handle() does this itself; readers call it
   /// after the header to learn the route's body limit.

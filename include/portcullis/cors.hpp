@@ -190,12 +190,19 @@ class cors final : public middleware {
 
   asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override;
   const counter_set* counters() const noexcept override;
+  /// The grant handle() would add to any answer (not a preflight's), on an
+  /// answer the server gave before the chain ran.
+  void decorate_refusal(const request& head, const context& ctx,
+                        response& res) const noexcept override;
 
   /// True when `origin`, a raw `Origin` header value, is allowed by the set
   /// in use (the same decision handle() makes).
   bool allows(std::string_view origin) const;
 
  private:
+  // Access-Control-Allow-Origin and company for an answer to a request
+  // from `origin` (allowed or not), replacing any the handler set.
+  void grant(bool allowed, std::string_view origin, response& res) const;
   struct state;
   std::unique_ptr<const state> state_;
 };

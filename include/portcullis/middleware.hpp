@@ -66,6 +66,19 @@ class middleware {
 
   /// This middleware's counters, for tests and for /metrics; may be null.
   virtual const counter_set* counters() const noexcept { return nullptr; }
+
+  /// Adds to `res` what this middleware puts on every answer, for an answer
+  /// the server gave without running the chain: a request refused once its
+  /// header was read (413, body over the route's limit). No handler ran and
+  /// nothing is counted; CORS adds its grant and security_headers its
+  /// headers, so that a page can read why its request failed. Default:
+  /// nothing. Called concurrently; must not throw.
+  virtual void decorate_refusal(const request& head, const context& ctx,
+                                response& res) const noexcept {
+    (void)head;
+    (void)ctx;
+    (void)res;
+  }
 };
 
 /// A middleware from a callable with the signature of `handle`, for small

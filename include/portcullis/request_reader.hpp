@@ -97,6 +97,9 @@ struct read_result {
     closed,
   };
   outcome what = closed;
+  /// The request; for a refusal once the header was read (body over the
+  /// limit), its header alone, so that the caller can decorate the answer
+  /// (chain::decorate_refusal); otherwise empty on a refusal.
   portcullis::request req;
   /// The JSON answer (`{"error": ...}`, `Connection: close`) to a refusal.
   response rejection;

@@ -222,6 +222,10 @@ class security_headers final : public middleware {
 
   asio::awaitable<response> handle(request& req, context& ctx, next_handler next) const override;
   const counter_set* counters() const noexcept override { return &counters_; }
+  /// The same headers (no CSP nonce) on an answer the server gave before
+  /// the chain ran.
+  void decorate_refusal(const request& head, const context& ctx,
+                        response& res) const noexcept override;
 
   /// The compiled CSP, when one is set.
   const std::optional<csp_policy>& csp() const noexcept { return csp_; }

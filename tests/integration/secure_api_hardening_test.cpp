@@ -103,6 +103,35 @@ TEST(secure_api_upload, files_are_checked_by_limits_and_magic_bytes) {
   EXPECT_EQ(broken.result(), bh::status::bad_request) << broken.body();
 }
 
+// A body over the limit is refused by the server before the chain runs;
+// the answer still carries the CORS grant and the security headers, so that
+// a page on an allowed origin can read why its request failed.
+TEST(secure_api_body_limit, a_413_carries_the_cors_grant_and_security_headers) {
+  reference_server srv{R"({"threads": 1, "allowed_origins": ["http://localhost:3000"]})"};
+  raw_client c{srv.port()};
+  ASSERT_TRUE(c.send(
+      "POST /users HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost:3000\r\n"
+      "Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n"));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << r->head;
+  EXPECT_EQ(r->field("Access-Control-Allow-Origin"), "http://localhost:3000") << r->head;
+  EXPECT_NE(r->field("Vary").find("Origin"), std::string::npos) << r->head;
+  EXPECT_EQ(r->field("X-Content-Type-Options"), "nosniff") << r->head;
+  EXPECT_EQ(json::parse(r->body).contains("error"), true) << r->body;
+
+  // From an origin that is not allowed: no grant, the headers all the same.
+  raw_client other{srv.port()};
+  ASSERT_TRUE(other.send(
+      "POST /users HTTP/1.1\r\nHost: localhost\r\nOrigin: https://evil.example\r\n"
+      "Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n"));
+  auto denied = other.read();
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 413);
+  EXPECT_EQ(denied->field("Access-Control-Allow-Origin"), "") << denied->head;
+  EXPECT_EQ(denied->field("X-Content-Type-Options"), "nosniff") << denied->head;
+}
+
 // ---------------------------------------------------------------------------
 // Versioning
 
