@@ -200,20 +200,29 @@ std::size_t unstable_char_at(std::string_view t, std::size_t i) noexcept {
   return 0;
 }
 
-// Appends `t` escaped, without the characters unstable_char_at() finds.
+// Appends `t` escaped, without the characters unstable_char_at() finds. A
+// carriage return (only ever there from a reference such as `&#xD`: the
+// parser turns a raw one into LF) is written as `&#13;`; written raw, the
+// next parse would read LF, and sanitizing the output again would change it
+// (found by fuzzing).
 void append_clean_escaped(std::string& out, std::string_view t) {
   std::size_t i = 0;
   std::size_t run = 0;
   while (i < t.size()) {
     const auto c = static_cast<unsigned char>(t[i]);
     const bool maybe = c < 0x20 || c == 0x7F || c == 0xC2 || c == 0xEF || c >= 0xF0;
-    const std::size_t drop = maybe ? unstable_char_at(t, i) : 0;
-    if (drop == 0) {
+    const std::size_t drop = maybe && c != '\r' ? unstable_char_at(t, i) : 0;
+    if (drop == 0 && c != '\r') {
       ++i;
       continue;
     }
     append_escaped_html(out, t.substr(run, i - run));
-    i += drop;
+    if (c == '\r') {
+      out += "&#13;";
+      ++i;
+    } else {
+      i += drop;
+    }
     run = i;
   }
   append_escaped_html(out, t.substr(run));

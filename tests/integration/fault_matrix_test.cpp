@@ -446,11 +446,14 @@ TEST(fault_matrix, postgres_slowed_by_a_locked_table) {
   EXPECT_EQ(during.ok, during.sent) << describe(during);
   EXPECT_LT(during.worst, slack) << describe(during);
 
-  // The lock goes: the next check of the same key goes through at once.
+  // The lock goes: a check of the same key goes through again. At once on
+  // a quiet machine; in a fresh-clone CI run under load one took 2.3 s,
+  // as long as a store timeout: a check that started before the release
+  // can still be waiting out its statement. Bounded by one timeout.
   hold.abort();
   auto back = wait_for_auth(srv.port(), keys.cold, 5s);
   ASSERT_TRUE(back.has_value()) << srv.log();
-  EXPECT_LT(*back, slack);
+  EXPECT_LT(*back, key_store_timeout + slack);
   load.stop();
 
   EXPECT_GE(srv.counter("portcullis_api_key_store_errors_total", "api"), 1u);

@@ -167,6 +167,14 @@ std::string strict(std::string_view input) {
   return s.sanitize(input).html;
 }
 
+// A carriage return can only come from a reference (`&#xD`); written raw,
+// the next parse would read it as LF (found by fuzzing).
+TEST(html_sanitizer, a_carriage_return_from_a_reference_stays_a_reference) {
+  html_sanitizer s(html_sanitizer_options::strict());
+  EXPECT_EQ(s.sanitize("a&#xD;b").html, "a&#13;b");
+  EXPECT_EQ(s.sanitize("a&#13;b").html, "a&#13;b");
+}
+
 TEST(html_sanitizer, strict_preset_keeps_its_tags_and_unwraps_the_rest) {
   EXPECT_EQ(strict("<b>hi</b> <i>there</i><blink>!</blink>"), "<b>hi</b> <i>there</i>!");
   EXPECT_EQ(strict(R"~(<b>hi</b><img src=x onerror=alert(1)><a href="javascript:x">y</a>)~"),
