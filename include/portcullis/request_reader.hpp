@@ -130,9 +130,10 @@ class request_reader {
   asio::awaitable<bool> write(Stream& stream, response& res, bool header_only = false);
 
   /// Ends the connection: TLS close_notify (waiting for the peer's at most
-  /// 1 s, or the write timeout if shorter), TCP shutdown, close. With `linger`, first reads and discards what the
-  /// client still sends for up to a second (at most 64 KiB), so that the
-  /// client reads the answer instead of a reset caused by unread data.
+  /// 1 s, or the write timeout if shorter), TCP shutdown, close. With
+  /// `linger`, first reads and discards what the client still sends for up
+  /// to a second (at most 64 KiB), so that the client reads the answer
+  /// instead of a reset caused by unread data.
   template <typename Stream>
   asio::awaitable<void> close(Stream& stream, bool linger);
 

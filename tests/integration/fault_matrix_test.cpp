@@ -266,7 +266,8 @@ TEST_P(redis_faults_over_http, stopped_then_restarted_under_load) {
   expect_counted(srv, down.sent);
   // Reconnecting leaks no descriptor (the Redis connection is replaced).
   EXPECT_LE(srv.settle_fds(fds_before + 2), fds_before + 2);
-  EXPECT_EQ(srv.stop(), 0) << "a clean drain on SIGTERM (and no leak in the asan build)\n" << srv.log();
+  EXPECT_EQ(srv.stop(), 0) << "a clean drain on SIGTERM (and no leak in the asan build)\n"
+                           << srv.log();
 }
 
 TEST_P(redis_faults_over_http, slowed_under_load) {
