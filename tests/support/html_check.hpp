@@ -159,6 +159,9 @@ inline void escape(std::string& out, std::string_view s) {
       case '\'':
         out += "&#39;";
         break;
+      case '\r':  // a raw CR would be read back as LF
+        out += "&#13;";
+        break;
       default:
         out.push_back(c);
     }
@@ -209,7 +212,8 @@ inline std::vector<std::string> violations(std::string_view html, const html_all
 }
 
 /// Parses `html` and serializes the tree again with the same conventions
-/// as the sanitizer (every attribute quoted, five characters escaped). A
+/// as the sanitizer (every attribute quoted, five characters escaped, a
+/// carriage return written as `&#13;`). A
 /// stable output comes back unchanged.
 inline std::string reserialize(std::string_view html) {
   parsed_html parsed(html);
