@@ -68,8 +68,10 @@ async function runInPage({ items, allowlists, mode }) {
 
   const VOID = new Set(['area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link',
                         'meta', 'param', 'source', 'track', 'wbr']);
-  const escape = (s) => s.replace(/[&<>"']/g, (c) => ({
-    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+  // The sanitizer's conventions: five characters escaped, and a carriage
+  // return (which a parse would read back as LF) written as &#13;.
+  const escape = (s) => s.replace(/[&<>"'\r]/g, (c) => ({
+    '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '\r': '&#13;' })[c]);
   // The sanitizer's own conventions, applied to the tree chromium built.
   const serialize = (node) => {
     let out = '';
