@@ -23,12 +23,16 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;  // tests measure real latency
 
-redis_store_options fault_options(const test::redis_process& r) {
+// Options for a store on `r` with short timeouts; each test names the two
+// that its fault is about.
+redis_store_options fault_options(const test::redis_process& r,
+                                  std::chrono::milliseconds call_timeout = 200ms,
+                                  std::chrono::milliseconds stall_timeout = 1s) {
   redis_store_options o;
   o.server = redis_options::parse_url(r.url());
-  o.server.call_timeout = 200ms;
+  o.server.call_timeout = call_timeout;
   o.server.connect_timeout = 300ms;
-  o.server.stall_timeout = 1s;
+  o.server.stall_timeout = stall_timeout;
   o.server.reconnect_min = 20ms;
   o.server.reconnect_max = 200ms;
   o.server.log = logger(std::make_shared<null_sink>(), log_level::off);
@@ -91,8 +95,7 @@ void run_load(rate_limit_store& store, const rate_policy& policy, int clients,
 
 TEST(redis_faults, redis_stopped_mid_load_fails_fast_then_recovers_without_a_restart) {
   test::redis_process r;
-  auto o = fault_options(r);
-  redis_rate_limit_store store{o};
+  redis_rate_limit_store store{fault_options(r)};
   ASSERT_TRUE(store.wait_ready(5s));
   const auto policy = rate_policy::fixed_window(rate::per(1'000'000, 10min));
 
@@ -132,10 +135,7 @@ TEST(redis_faults, redis_stopped_mid_load_fails_fast_then_recovers_without_a_res
 
 TEST(redis_faults, script_flush_reloads_each_call_of_the_burst_once) {
   test::redis_process r;
-  auto o = fault_options(r);
-  o.server.call_timeout = 2s;
-  o.server.stall_timeout = 5s;
-  redis_rate_limit_store store{o};
+  redis_rate_limit_store store{fault_options(r, 2s, 5s)};
   ASSERT_TRUE(store.wait_ready(5s));
   const auto policy = rate_policy::fixed_window(rate::per(1000, 10min));
   EXPECT_TRUE(test::consume_blocking(store, "k", policy).allowed);
@@ -169,10 +169,8 @@ TEST(redis_faults, script_flush_reloads_each_call_of_the_burst_once) {
 
 TEST(redis_faults, a_slow_redis_times_calls_out_and_nothing_hangs) {
   test::redis_process r({"--enable-debug-command", "local"});
-  auto o = fault_options(r);
-  o.server.call_timeout = 100ms;
-  o.server.stall_timeout = 5s;  // DEBUG SLEEP is slowness, not a dead socket
-  redis_rate_limit_store store{o};
+  // DEBUG SLEEP is slowness, not a dead socket
+  redis_rate_limit_store store{fault_options(r, 100ms, 5s)};
   ASSERT_TRUE(store.wait_ready(5s));
   const auto policy = rate_policy::gcra(rate::per_second(1000)).with_burst(1000);
   EXPECT_TRUE(test::consume_blocking(store, "k", policy).allowed);
@@ -216,10 +214,7 @@ TEST(redis_faults, a_slow_redis_times_calls_out_and_nothing_hangs) {
 
 TEST(redis_faults, a_frozen_redis_is_dropped_after_the_stall_timeout_and_recovers) {
   test::redis_process r;
-  auto o = fault_options(r);
-  o.server.call_timeout = 100ms;
-  o.server.stall_timeout = 400ms;
-  redis_rate_limit_store store{o};
+  redis_rate_limit_store store{fault_options(r, 100ms, 400ms)};
   ASSERT_TRUE(store.wait_ready(5s));
   const auto policy = rate_policy::fixed_window(rate::per(100000, 10min));
   EXPECT_TRUE(test::consume_blocking(store, "k", policy).allowed);
@@ -250,10 +245,7 @@ TEST(redis_faults, a_frozen_redis_is_dropped_after_the_stall_timeout_and_recover
 
 TEST(redis_faults, with_deadline_cancels_a_call_sooner_than_its_timeout) {
   test::redis_process r;
-  auto o = fault_options(r);
-  o.server.call_timeout = 2s;
-  o.server.stall_timeout = 5s;
-  redis_rate_limit_store store{o};
+  redis_rate_limit_store store{fault_options(r, 2s, 5s)};
   ASSERT_TRUE(store.wait_ready(5s));
   const auto policy = rate_policy::fixed_window(rate::per(10, 10min));
   r.pause();
