@@ -52,10 +52,27 @@ void metrics_registry::add(const std::vector<const portcullis::counter_set*>& se
   for (auto* s : sets) add(s);
 }
 
+void metrics_registry::add(const portcullis::memory_rate_limit_store* store) {
+  std::lock_guard lock(mutex_);
+  memory_store_ = store;
+}
+
 std::string metrics_registry::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
   portcullis::write_prometheus(out, sets_);
+  if (memory_store_ != nullptr) {
+    // Read from the store itself: its size is a level, not a count of events.
+    const auto sample = [&out](const char* name, const char* type, std::uint64_t value) {
+      out += std::string("# TYPE ") + name + " " + type + "\n" + name + "{name=\"rate_limit\"} " +
+             std::to_string(value) + "\n";
+    };
+    sample("portcullis_memory_store_keys", "gauge", memory_store_->size());
+    sample("portcullis_memory_store_capacity", "gauge", memory_store_->capacity());
+    sample("portcullis_memory_store_evictions_total", "counter", memory_store_->evictions());
+    sample("portcullis_memory_store_expired_removed_total", "counter",
+           memory_store_->expired_removed());
+  }
   return out;
 }
 
@@ -78,8 +95,8 @@ std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
         "(configure with -DPORTCULLIS_WITH_REDIS=ON)");
 #endif
   }
-  return std::make_shared<portcullis::memory_rate_limit_store>(portcullis::memory_store_options{},
-                                                               clk);
+  return std::make_shared<portcullis::memory_rate_limit_store>(
+      portcullis::memory_store_options{.max_keys = c.memory_max_keys}, clk);
 }
 
 std::shared_ptr<portcullis::api_key_store> make_key_store(const config& c,
@@ -109,6 +126,8 @@ services::services(const config& c, const portcullis::clock& clk, portcullis::lo
       users(clk),
       rate_store(make_rate_store(c, clk, log)),
       key_store(make_key_store(c, log)) {
+  if (auto memory = std::dynamic_pointer_cast<portcullis::memory_rate_limit_store>(rate_store))
+    metrics.add(memory.get());
 #ifdef SECURE_API_WITH_REDIS
   // The Redis store's own counters (calls = round trips, errors, timeouts,
   // connects and disconnects of its pool) beside the limiters'.

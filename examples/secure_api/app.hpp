@@ -16,6 +16,10 @@
 #include <mutex>
 #include <vector>
 
+namespace portcullis {
+class memory_rate_limit_store;
+}  // namespace portcullis
+
 namespace secure_api {
 
 /// The counters /metrics publishes. Filled once the chain and the server
@@ -24,11 +28,16 @@ class metrics_registry {
  public:
   void add(const portcullis::counter_set* set);
   void add(const std::vector<const portcullis::counter_set*>& sets);
+  /// Publishes the memory store's size and bound as gauges
+  /// (portcullis_memory_store_keys, _capacity) and its evictions and
+  /// expired removals as counters, labelled name="rate_limit".
+  void add(const portcullis::memory_rate_limit_store* store);
   std::string render() const;
 
  private:
   mutable std::mutex mutex_;
   std::vector<const portcullis::counter_set*> sets_;
+  const portcullis::memory_rate_limit_store* memory_store_ = nullptr;
 };
 
 /// What the application's handlers share. Lives as long as the server.

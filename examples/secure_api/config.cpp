@@ -222,7 +222,7 @@ config parse_config(const std::string& text, const std::string& origin) {
     if (!s.is_object()) r.fail("stores", "must be an object");
     r.only_keys(s, "stores",
                 {"rate_limit", "redis_url", "redis_prefix", "rate_limit_on_error", "api_keys",
-                 "postgres_url"});
+                 "postgres_url", "memory_max_keys"});
     if (s.contains("redis_prefix")) {
       c.redis_prefix = r.string(s["redis_prefix"], "stores.redis_prefix");
       if (c.redis_prefix.empty()) r.fail("stores.redis_prefix", "must not be empty");
@@ -239,6 +239,15 @@ config parse_config(const std::string& text, const std::string& origin) {
       c.postgres_url = r.string(s["postgres_url"], "stores.postgres_url");
     if (c.rate_limit_store == "redis" && c.redis_url.empty())
       r.fail("stores.redis_url", "is required when stores.rate_limit is \"redis\"");
+    if (s.contains("memory_max_keys")) {
+      c.memory_max_keys =
+          r.number(s["memory_max_keys"], "stores.memory_max_keys", 1, 100'000'000);
+      // A bound on a store that is not used would look like protection.
+      if (c.rate_limit_store != "memory")
+        r.fail("stores.memory_max_keys",
+               "applies to stores.rate_limit \"memory\" only, not \"" + c.rate_limit_store +
+                   "\" (whose keys expire with their window): remove it");
+    }
     if (c.api_key_store == "postgres" && c.postgres_url.empty())
       r.fail("stores.postgres_url", "is required when stores.api_keys is \"postgres\"");
     // Redis can fail; whether requests then pass uncounted or get 503 is a

@@ -89,6 +89,10 @@ struct config {
   std::string api_key_store = "memory";  // "memory" or "postgres"
   std::string postgres_url;              // postgresql://user@host:port/db
   std::string redis_prefix;              // before every Redis key; the store's default if empty
+  // "memory_max_keys": the most rate-limit keys the memory store holds; past
+  // it a key not used recently is evicted. Bounds the store's memory (about
+  // 250 bytes a key). Only with stores.rate_limit "memory"; Redis keys expire.
+  std::uint64_t memory_max_keys = 1'000'000;
   // "api_keys": a server secret (pepper) that makes stored key digests
   // HMAC-SHA-256 instead of plain SHA-256. Read from `pepper_file` at
   // start-up; never logged.

@@ -2,7 +2,8 @@
 // the last allowed request, the first denied one (429 with Retry-After and
 // the RateLimit fields), and the first after the window. Short windows come
 // from the configuration ("rate_limits"), so the test waits seconds, not
-// minutes, on the real clock.
+// minutes, on the real clock. The memory store's bound (stores.memory_max_keys)
+// under a flood of distinct clients.
 #include "support/reference_server.hpp"
 
 #include <gtest/gtest.h>
@@ -133,6 +134,47 @@ TEST(secure_api_rate_limit, login_limit_counts_only_failures_over_http) {
   wait_out(locked_at, retry_after);
   auto back = srv.request(bh::verb::post, "/auth/login", good);
   EXPECT_EQ(back.result(), bh::status::ok) << back.body();
+}
+
+// The sample `name{name="rate_limit"} V` of a /metrics page, or -1.
+long memory_store_metric(const std::string& page, const std::string& name) {
+  const std::string sample = name + "{name=\"rate_limit\"} ";
+  auto at = page.find(sample);
+  return at == std::string::npos ? -1 : std::stol(page.substr(at + sample.size()));
+}
+
+TEST(secure_api_rate_limit, memory_store_stays_within_memory_max_keys_over_http) {
+  // 127.0.0.1 is the trusted proxy, so each X-Forwarded-For is a client of
+  // its own: one key each in the api limiter.
+  reference_server srv{R"({"threads": 1, "trusted_proxies": ["127.0.0.1/32"],
+                           "stores": {"rate_limit": "memory", "memory_max_keys": 64}})"};
+  auto before = srv.request(bh::verb::get, "/metrics");
+  ASSERT_EQ(before.result(), bh::status::ok) << before.body();
+  const long capacity = memory_store_metric(before.body(), "portcullis_memory_store_capacity");
+  // 64 rounded up to a multiple of the shards (16 per hardware thread).
+  ASSERT_GE(capacity, 64) << before.body();
+  EXPECT_EQ(capacity % 16, 0);
+  EXPECT_EQ(memory_store_metric(before.body(), "portcullis_memory_store_evictions_total"), 0);
+
+  // More distinct clients than the store may hold: every one is allowed
+  // (a new key has a full quota) and the oldest make room.
+  const long clients = capacity + 100;
+  for (long i = 0; i < clients; ++i) {
+    const auto address = "10.9." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1);
+    auto res = srv.request(bh::verb::get, "/items", "", {{"X-Forwarded-For", address}});
+    ASSERT_EQ(res.result(), bh::status::ok) << address << ": " << res.body();
+  }
+
+  // Keys held never exceed the bound, and every key beyond it was evicted
+  // (the windows are 15 minutes: none expired). The two /metrics calls from
+  // 127.0.0.1 itself hold one more key.
+  auto after = srv.request(bh::verb::get, "/metrics");
+  ASSERT_EQ(after.result(), bh::status::ok) << after.body();
+  const long keys = memory_store_metric(after.body(), "portcullis_memory_store_keys");
+  const long evicted = memory_store_metric(after.body(), "portcullis_memory_store_evictions_total");
+  EXPECT_LE(keys, capacity) << after.body();
+  EXPECT_GE(evicted, clients + 1 - capacity) << after.body();
+  EXPECT_EQ(keys + evicted, clients + 1) << after.body();
 }
 
 }  // namespace
