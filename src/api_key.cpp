@@ -5,6 +5,7 @@
 
 #include "portcullis/api_key.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <openssl/crypto.h>
@@ -23,7 +24,7 @@ constexpr std::string_view base62 =
 constexpr std::size_t checksum_chars = 6;
 
 bool is_base62(char c) noexcept {
-  return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  return detail::is_ascii_alnum(c);
 }
 
 // Six base62 digits of a CRC-32, most significant first (62^6 > 2^32).

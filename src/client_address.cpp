@@ -1,5 +1,6 @@
 #include "portcullis/client_address.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <array>
@@ -17,16 +18,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
+using detail::iequals;
 
 // True when every quoted string of `value` is closed (RFC 9110 §5.6.4: a
 // backslash inside one escapes the next character).

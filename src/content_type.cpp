@@ -1,5 +1,6 @@
 #include "portcullis/content_type.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <zlib.h>
@@ -9,18 +10,9 @@
 namespace portcullis {
 namespace {
 
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-bool tchar(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), tchar);
-}
+using detail::iequals;
+using detail::is_token;
+using detail::to_ascii_lower;
 
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -47,9 +39,7 @@ std::string media_type_of(std::string_view content_type) {
   auto type = main.substr(0, slash);
   auto sub = main.substr(slash + 1);
   if (!is_token(type) || !is_token(sub)) return {};
-  std::string out(main);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
+  return to_ascii_lower(main);
 }
 
 std::optional<std::string> media_type_parameter(std::string_view content_type,
@@ -84,10 +74,7 @@ std::optional<std::string> media_type_parameter(std::string_view content_type,
     auto next = ct.find(';', i);
     if (!quoted) value = std::string(trim(ct.substr(i, next == ct.npos ? ct.npos : next - i)));
     i = next == std::string_view::npos ? ct.size() : next + 1;
-    bool match = key.size() == name.size() &&
-                 std::equal(key.begin(), key.end(), name.begin(),
-                            [](char a, char b) { return lower(a) == lower(b); });
-    if (match) return value;
+    if (iequals(key, name)) return value;
   }
   return std::nullopt;
 }
@@ -103,9 +90,7 @@ content_type_allowlist::content_type_allowlist(content_type_options options)
         "route accepts, such as application/json");
   for (auto& a : options_.allowed) {
     auto m = media_type_of(a);
-    std::string lowered = a;
-    std::transform(lowered.begin(), lowered.end(), lowered.begin(), lower);
-    if (m.empty() || m != lowered)
+    if (m.empty() || m != to_ascii_lower(a))
       throw config_error("content_type_allowlist: '" + a +
                          "' is not a media type or range (type/subtype, type/*), without "
                          "parameters");
@@ -152,8 +137,7 @@ asio::awaitable<response> content_type_allowlist::handle(request& req, context& 
 
 decompress_status decompress_body(std::string_view coding, std::string_view data,
                                   std::uint64_t limit, std::string& out) {
-  std::string c(coding);
-  std::transform(c.begin(), c.end(), c.begin(), lower);
+  std::string c = to_ascii_lower(coding);
   int window;
   if (c == "gzip" || c == "x-gzip") {
     window = 16 + MAX_WBITS;  // gzip wrapper only
@@ -215,8 +199,7 @@ asio::awaitable<response> content_encoding::handle(request& req, context& ctx,
       auto comma = v.find(',');
       auto item = trim(v.substr(0, comma));
       if (!item.empty()) {
-        std::string s(item);
-        std::transform(s.begin(), s.end(), s.begin(), lower);
+        std::string s = to_ascii_lower(item);
         if (s != "identity") codings.push_back(std::move(s));
       }
       v.remove_prefix(comma == std::string_view::npos ? v.size() : comma + 1);

@@ -1,9 +1,9 @@
 #include "portcullis/cors.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <re2/re2.h>
-#include <boost/beast/core/string.hpp>
 
 #include <algorithm>
 #include <array>
@@ -12,8 +12,6 @@
 
 namespace portcullis {
 namespace {
-
-namespace beast = boost::beast;
 
 // The PNA request and grant fields (WICG Private Network Access §3); Beast
 // has no enumerators for them.
@@ -31,39 +29,15 @@ enum counter_index : std::size_t {
   c_refused,
 };
 
-// --- Tokens (RFC 9110 §5.6.2) ------------------------------------------------
-
-bool is_tchar(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-// ASCII case-insensitive equality. Not beast::iequals: Boost 1.81's reads
-// one byte past the end of both strings when they differ only in case
-// (found by fuzzing: an Origin that ends in "exAmple.org" and the end of
-// the buffer it is in).
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-bool ends_with_nocase(std::string_view s, std::string_view suffix) noexcept {
-  return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
-}
-
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
-}
+// Tokens (RFC 9110 §5.6.2) and ASCII case. detail::iequals, never
+// beast::iequals: Boost 1.81's reads one byte past the end of both strings
+// when they differ only in case (found by fuzzing: an Origin that ends in
+// "exAmple.org" at the end of the buffer it is in).
+using detail::ascii_lower;
+using detail::iends_with;
+using detail::iequals;
+using detail::is_token;
+using detail::to_ascii_lower;
 
 // --- Origins (RFC 6454 §6.1, Fetch §3.2.1) -----------------------------------
 
@@ -94,8 +68,7 @@ struct parsed_origin {
 bool valid_scheme(std::string_view s) noexcept {
   if (s.empty() || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '-' || c == '.';
+    return detail::is_ascii_alnum(c) || c == '+' || c == '-' || c == '.';
   });
 }
 
@@ -107,8 +80,7 @@ bool valid_name(std::string_view h) noexcept {
     if (c == '.') {
       if (label == 0) return false;
       label = 0;
-    } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '-' || c == '_') {
+    } else if (detail::is_ascii_alnum(c) || c == '-' || c == '_') {
       ++label;
     } else {
       return false;
@@ -119,10 +91,8 @@ bool valid_name(std::string_view h) noexcept {
 
 bool valid_ipv6_literal(std::string_view h) noexcept {
   if (h.size() < 4 || h.front() != '[' || h.back() != ']') return false;
-  return std::all_of(h.begin() + 1, h.end() - 1, [](char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
-           c == '.';
-  });
+  return std::all_of(h.begin() + 1, h.end() - 1,
+                     [](char c) { return detail::is_ascii_xdigit(c) || c == ':' || c == '.'; });
 }
 
 std::uint16_t default_port(std::string_view scheme) noexcept {
@@ -205,9 +175,9 @@ void write_normalised(const parsed_origin& o, std::string& out) {
     out = "null";
     return;
   }
-  for (char c : o.scheme) out.push_back(lower(c));
+  for (char c : o.scheme) out.push_back(ascii_lower(c));
   out += "://";
-  for (char c : o.host) out.push_back(lower(c));
+  for (char c : o.host) out.push_back(ascii_lower(c));
   if (o.port != 0) {
     out.push_back(':');
     out += std::to_string(o.port);
@@ -216,7 +186,7 @@ void write_normalised(const parsed_origin& o, std::string& out) {
 
 // True when `raw` is already in normalised form (what browsers send).
 bool is_normalised(const parsed_origin& o) noexcept {
-  auto upper = [](char c) { return c >= 'A' && c <= 'Z'; };
+  auto upper = detail::is_ascii_upper;
   return !o.explicit_default_port && std::none_of(o.scheme.begin(), o.scheme.end(), upper) &&
          std::none_of(o.host.begin(), o.host.end(), upper);
 }
@@ -224,7 +194,7 @@ bool is_normalised(const parsed_origin& o) noexcept {
 // Below `domain` ("example.com"), or `domain` itself when `self` is true.
 bool host_under(std::string_view host, std::string_view domain, bool self) noexcept {
   if (host.size() == domain.size()) return self && iequals(host, domain);
-  return host.size() > domain.size() + 1 && ends_with_nocase(host, domain) &&
+  return host.size() > domain.size() + 1 && iends_with(host, domain) &&
          host[host.size() - domain.size() - 1] == '.';
 }
 
@@ -452,9 +422,7 @@ std::string trailing_domain(std::string_view body) {
     char c = body[i - 1];
     if (c == '.' && i >= 2 && body[i - 2] == '\\' && (i < 3 || body[i - 3] != '\\')) {
       i -= 2;
-    } else if (((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-') &&
-               (i < 2 || body[i - 2] != '\\')) {
+    } else if ((detail::is_ascii_alnum(c) || c == '-') && (i < 2 || body[i - 2] != '\\')) {
       --i;
     } else {
       break;
@@ -462,7 +430,7 @@ std::string trailing_domain(std::string_view body) {
   }
   std::string domain;
   for (std::size_t j = i; j < body.size(); ++j)
-    if (body[j] != '\\') domain.push_back(lower(body[j]));
+    if (body[j] != '\\') domain.push_back(ascii_lower(body[j]));
   while (!domain.empty() && domain.front() == '.') domain.erase(0, 1);
   // A '-' right behind the cut would be a character class or a range.
   if (domain.empty() || !valid_name(domain) || domain.front() == '-') return {};
@@ -497,7 +465,7 @@ origin_matcher compile_set(const cors_origin_set& set, std::string_view which, b
         fail(quoted(option_origins, i, entry) +
              " is a wildcard over a whole top-level domain; name at least the registrable "
              "domain, as in 'https://*.example.com'");
-      m.wildcards.push_back({lowered(o.scheme), lowered(o.host), o.port});
+      m.wildcards.push_back({to_ascii_lower(o.scheme), to_ascii_lower(o.host), o.port});
     } else {
       m.exact.insert(std::move(norm));
     }

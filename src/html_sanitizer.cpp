@@ -7,6 +7,7 @@
 // refuse nesting a browser would restructure when it parses the output.
 #include "portcullis/html_sanitizer.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 #include "portcullis/escape.hpp"
 
@@ -128,12 +129,9 @@ bool is_url_attribute(std::string_view name) noexcept {
          std::end(url_attributes);
 }
 
-constexpr bool is_ascii_alpha(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-constexpr char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
+using detail::ascii_lower;
+using detail::is_ascii_alpha;
+
 constexpr bool is_html_space(char c) noexcept {
   return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
 }
@@ -155,7 +153,7 @@ bool is_data_attribute(std::string_view name) noexcept {
 bool valid_scheme(std::string_view scheme) noexcept {
   if (scheme.empty() || !is_ascii_alpha(scheme.front())) return false;
   return std::all_of(scheme.begin(), scheme.end(), [](char c) {
-    return is_ascii_alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    return detail::is_ascii_alnum(c) || c == '+' || c == '-' || c == '.';
   });
 }
 

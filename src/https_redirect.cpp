@@ -1,6 +1,7 @@
 #include "portcullis/https_redirect.hpp"
 
 #include "portcullis/chain.hpp"
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 #include "portcullis/ip_network.hpp"
 
@@ -12,16 +13,6 @@ namespace {
 
 enum https_counter : std::size_t { c_passed, c_redirected, c_refused, c_bad_host };
 
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
-}
-
 // A DNS name of letters, digits, '-' and '.', labels 1..63, total <= 253.
 bool is_dns_name(std::string_view s) noexcept {
   if (s.empty() || s.size() > 253) return false;
@@ -32,8 +23,7 @@ bool is_dns_name(std::string_view s) noexcept {
       label = 0;
       continue;
     }
-    bool ok =
-        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+    bool ok = detail::is_ascii_alnum(c) || c == '-';
     if (!ok || ++label > 63) return false;
   }
   return label != 0;  // no trailing dot
@@ -70,7 +60,7 @@ std::string host_of(std::string_view authority) {
   if (port.size() > 5 ||
       !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return {};
-  return to_lower(host);
+  return detail::to_ascii_lower(host);
 }
 
 bool under_prefix(std::string_view path, std::string_view prefix) noexcept {

@@ -1,5 +1,6 @@
 #include "portcullis/ip_network.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <algorithm>
@@ -19,8 +20,7 @@ std::optional<ip_address> parse_address(std::string_view text) noexcept {
   // meaningless here, so refuse it along with anything else unusual.
   if (text.empty() || text.size() > 45) return std::nullopt;
   for (char c : text) {
-    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-              c == '.' || c == ':';
+    bool ok = detail::is_ascii_xdigit(c) || c == '.' || c == ':';
     if (!ok) return std::nullopt;
   }
   char buf[46];

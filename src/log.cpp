@@ -1,5 +1,7 @@
 #include "portcullis/log.hpp"
 
+#include "portcullis/detail/ascii.hpp"
+
 #include <openssl/sha.h>
 #include <unistd.h>
 
@@ -193,16 +195,8 @@ std::string fingerprint(std::string_view secret) {
 bool is_sensitive_header(std::string_view name) noexcept {
   static constexpr std::string_view sensitive[] = {"authorization", "proxy-authorization", "cookie",
                                                    "set-cookie", "x-api-key"};
-  for (auto s : sensitive) {
-    if (s.size() != name.size()) continue;
-    bool same = true;
-    for (std::size_t i = 0; i < s.size() && same; ++i) {
-      char c = name[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      same = c == s[i];
-    }
-    if (same) return true;
-  }
+  for (auto s : sensitive)
+    if (detail::iequals(name, s)) return true;
   return false;
 }
 

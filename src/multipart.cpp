@@ -1,6 +1,7 @@
 #include "portcullis/multipart.hpp"
 
 #include "portcullis/content_type.hpp"
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <algorithm>
@@ -10,22 +11,14 @@ namespace {
 
 enum mp_counter : std::size_t { c_accepted, c_malformed, c_too_large, c_bad_type };
 
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i)
-    if (lower(s[i]) != lower(prefix[i])) return false;
-  return true;
-}
+using detail::istarts_with;
+using detail::to_ascii_lower;
 
 // RFC 2046 §5.1.1: 1-70 characters of bchars, not ending in a space.
 bool valid_boundary(std::string_view b) noexcept {
   if (b.empty() || b.size() > 70 || b.back() == ' ') return false;
   return std::all_of(b.begin(), b.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+    return detail::is_ascii_alnum(c) ||
            std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos;
   });
 }
@@ -87,12 +80,6 @@ bool looks_like_html(std::string_view s) noexcept {
   return false;
 }
 
-std::string lowered(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), lower);
-  return out;
-}
-
 bool is_text_type(std::string_view t) noexcept {
   return t.starts_with("text/") || t == "application/json" || t == "application/xml";
 }
@@ -117,7 +104,7 @@ bool parse_part_headers(std::string_view block, part_headers& out) {
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
       value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    auto n = lowered(name);
+    auto n = to_ascii_lower(name);
     if (n == "content-disposition") {
       if (!out.disposition.empty()) return false;  // two: ambiguous
       out.disposition = value;
@@ -162,7 +149,7 @@ std::string_view sniff_type(std::string_view d) noexcept {
   auto head = first == std::string_view::npos ? std::string_view{} : t.substr(first);
   if (looks_like_html(head)) return "text/html";
   if (istarts_with(head, "<?xml")) {
-    auto window = lowered(head.substr(0, 1024));
+    auto window = to_ascii_lower(head.substr(0, 1024));
     return window.find("<svg") != std::string::npos ? "image/svg+xml" : "application/xml";
   }
   if (!d.empty() && is_text(t)) return "text/plain";
@@ -229,7 +216,7 @@ multipart_form parse_multipart(std::string_view content_type, std::string_view b
     part_headers h;
     if (!parse_part_headers(header_block, h))
       return fail(std::move(form), multipart_error::malformed, "a part has malformed headers");
-    auto disposition = lowered(h.disposition.substr(0, h.disposition.find(';')));
+    auto disposition = to_ascii_lower(h.disposition.substr(0, h.disposition.find(';')));
     while (!disposition.empty() && disposition.back() == ' ') disposition.pop_back();
     auto name = media_type_parameter(h.disposition, "name");
     if (disposition != "form-data" || !name)
@@ -260,8 +247,9 @@ multipart_form parse_multipart(std::string_view content_type, std::string_view b
             "file in " + label + " is larger than " + std::to_string(o.max_file_size) + " bytes");
       std::string declared =
           part.content_type.empty() ? "application/octet-stream" : part.content_type;
-      bool allowed = std::any_of(o.allowed_types.begin(), o.allowed_types.end(),
-                                 [&](const std::string& a) { return lowered(a) == declared; });
+      bool allowed =
+          std::any_of(o.allowed_types.begin(), o.allowed_types.end(),
+                      [&](const std::string& a) { return to_ascii_lower(a) == declared; });
       if (!allowed)
         return fail(std::move(form), multipart_error::type_not_allowed,
                     "file in " + label + " has type " + declared + ", which is not accepted");

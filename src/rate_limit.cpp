@@ -1,6 +1,7 @@
 #include "portcullis/rate_limit.hpp"
 
 #include "portcullis/chain.hpp"
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 #include "portcullis/memory_rate_limit_store.hpp"
 
@@ -8,7 +9,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <exception>
 
 namespace portcullis {
@@ -71,11 +71,9 @@ std::string ip_key(const context& ctx, unsigned v6_prefix) {
 }
 
 std::string normalized(std::string_view v) {
-  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
-  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
-  std::string out(v);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  while (!v.empty() && detail::is_ascii_space(v.front())) v.remove_prefix(1);
+  while (!v.empty() && detail::is_ascii_space(v.back())) v.remove_suffix(1);
+  return detail::to_ascii_lower(v);
 }
 
 }  // namespace

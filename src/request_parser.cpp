@@ -1,54 +1,18 @@
 #include "portcullis/request_parser.hpp"
 
+#include "portcullis/detail/ascii.hpp"
+
 #include <algorithm>
 
 namespace portcullis {
 namespace {
 
-// tchar (RFC 9110 §5.6.2): the characters of a token.
-constexpr bool is_tchar(unsigned char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
-}
+using detail::iequals;
+using detail::is_token;
 
 // field-vchar, SP or HTAB (RFC 9110 §5.5); obs-text is allowed, controls not.
 constexpr bool is_value_char(unsigned char c) noexcept {
   return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-bool all_tchars(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(),
-                                   [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
-    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
 }
 
 std::string_view trim_ows(std::string_view s) noexcept {
@@ -84,7 +48,7 @@ bool split_field(std::string_view line, std::string_view& name, std::string_view
   auto colon = line.find(':');
   if (colon == std::string_view::npos) return false;
   name = line.substr(0, colon);
-  if (!all_tchars(name)) return false;
+  if (!is_token(name)) return false;
   value = trim_ows(line.substr(colon + 1));
   return std::all_of(value.begin(), value.end(),
                      [](char c) { return is_value_char(static_cast<unsigned char>(c)); });
@@ -210,7 +174,7 @@ bool request_parser::read_fields(std::string_view block) {
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  if (!all_tchars(method)) return bad("malformed request line");
+  if (!is_token(method)) return bad("malformed request line");
   if (target.empty() || !std::all_of(target.begin(), target.end(), [](char c) {
         return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
       }))

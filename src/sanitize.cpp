@@ -1,6 +1,7 @@
 // String, SQL identifier and file name sanitizers; see sanitize.hpp.
 #include "portcullis/sanitize.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/detail/utf8.hpp"
 #include "portcullis/errc.hpp"
 
@@ -394,10 +395,6 @@ bool is_windows_invalid(char32_t cp) noexcept {
   return cp == ':' || cp == '<' || cp == '>' || cp == '"' || cp == '|' || cp == '?' || cp == '*';
 }
 
-char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
 // CON, PRN, AUX, NUL, COM0-9, LPT0-9, CONIN$, CONOUT$, CLOCK$ (Windows
 // refuses them as a base name, with any extension, and with spaces before
 // the extension). Superscript digits are folded by NFKC before this.
@@ -405,7 +402,7 @@ bool is_windows_device(std::string_view name) noexcept {
   std::string_view base = name.substr(0, name.find('.'));
   while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
   std::string lower;
-  for (char c : base) lower.push_back(ascii_lower(c));
+  for (char c : base) lower.push_back(detail::ascii_lower(c));
   static constexpr std::array<std::string_view, 7> fixed = {"con",    "prn",     "aux",   "nul",
                                                             "conin$", "conout$", "clock$"};
   if (std::find(fixed.begin(), fixed.end(), lower) != fixed.end()) return true;

@@ -2,6 +2,7 @@
 // schema does not contradict itself.
 #include "portcullis/schema.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/detail/schema_node.hpp"
 #include "portcullis/errc.hpp"
 
@@ -398,8 +399,7 @@ schema schema::url(std::vector<std::string> schemes) const {
     set_format(n, detail::string_format::url, "url()");
     if (schemes.empty()) fail("url() has no allowed schemes", "allow at least one scheme");
     for (auto& s : schemes) {
-      std::transform(s.begin(), s.end(), s.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      detail::ascii_lower_in_place(s);
       if (s.empty() ||
           s.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789+-.") != std::string::npos)
         fail("url() scheme \"" + s + "\" is not a scheme", "give schemes such as \"https\"");

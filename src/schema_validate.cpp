@@ -2,6 +2,7 @@
 // table for query strings and forms, and the issues both report.
 #include "portcullis/schema.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/detail/schema_node.hpp"
 #include "portcullis/errc.hpp"
 
@@ -274,19 +275,14 @@ std::string values_text(const std::vector<json>& values) {
 // ---------------------------------------------------------------------------
 // String formats.
 
-// ASCII classes, independent of the C locale (std::isalnum follows it, and
-// costs a call per character).
-constexpr bool ascii_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-constexpr bool ascii_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-constexpr bool ascii_alnum(unsigned char c) { return ascii_alpha(c) || ascii_digit(c); }
-constexpr bool ascii_xdigit(unsigned char c) {
-  return ascii_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
+using detail::is_ascii_alnum;
+using detail::is_ascii_alpha;
+using detail::is_ascii_xdigit;
 
 // RFC 5322 atext: letters, digits and these marks.
 constexpr auto atext_table = [] {
   std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c) t[c] = ascii_alnum(static_cast<unsigned char>(c));
+  for (int c = 0; c < 256; ++c) t[c] = is_ascii_alnum(static_cast<char>(c));
   for (unsigned char c : std::string_view("!#$%&'*+-/=?^_`{|}~")) t[c] = true;
   return t;
 }();
@@ -321,15 +317,13 @@ bool valid_email(std::string_view s) {
     std::string_view label = host.substr(start, dot - start);
     if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
       return false;
-    for (char ch : label) {
-      auto c = static_cast<unsigned char>(ch);
-      if (!(ascii_alnum(c) || c == '-')) return false;
-    }
+    for (char c : label)
+      if (!(is_ascii_alnum(c) || c == '-')) return false;
     ++labels;
     if (dot == host.size()) {
       if (label.size() < 2) return false;
-      for (char ch : label)
-        if (!ascii_alpha(static_cast<unsigned char>(ch))) return false;
+      for (char c : label)
+        if (!is_ascii_alpha(c)) return false;
       break;
     }
     start = dot + 1;
@@ -341,9 +335,7 @@ bool valid_url(std::string_view s, const std::vector<std::string>& schemes) {
   auto r = boost::urls::parse_uri(s);
   if (!r) return false;
   if (!r->has_authority() || r->encoded_host().empty()) return false;
-  std::string scheme(r->scheme());
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string scheme = detail::to_ascii_lower(r->scheme());
   return std::find(schemes.begin(), schemes.end(), scheme) != schemes.end();
 }
 
@@ -352,13 +344,13 @@ bool valid_uuid(std::string_view s) {
   for (std::size_t i = 0; i < 36; ++i) {
     bool dash = i == 8 || i == 13 || i == 18 || i == 23;
     if (dash != (s[i] == '-')) return false;
-    if (!dash && !ascii_xdigit(static_cast<unsigned char>(s[i]))) return false;
+    if (!dash && !is_ascii_xdigit(s[i])) return false;
   }
   if (s == "00000000-0000-0000-0000-000000000000") return true;
   if (s == "ffffffff-ffff-ffff-ffff-ffffffffffff" || s == "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF")
     return true;
   char version = s[14];
-  char variant = static_cast<char>(std::tolower(static_cast<unsigned char>(s[19])));
+  char variant = detail::ascii_lower(s[19]);
   return version >= '1' && version <= '8' && std::strchr("89ab", variant) != nullptr;
 }
 
@@ -401,10 +393,10 @@ void trim_in_place(std::string& s) {
 void case_in_place(std::string& s, detail::case_map how) {
   bool ascii = std::all_of(s.begin(), s.end(), [](char c) { return (c & 0x80) == 0; });
   if (ascii) {
-    for (char& c : s)
-      c = static_cast<char>(how == detail::case_map::lower
-                                ? std::tolower(static_cast<unsigned char>(c))
-                                : std::toupper(static_cast<unsigned char>(c)));
+    if (how == detail::case_map::lower)
+      detail::ascii_lower_in_place(s);
+    else
+      detail::ascii_upper_in_place(s);
     return;
   }
   std::string out;

@@ -1,5 +1,6 @@
 #include "portcullis/security_headers.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <openssl/evp.h>
@@ -14,34 +15,12 @@ namespace {
 
 // -- Small text helpers ------------------------------------------------------
 
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+using detail::iequals;
+using detail::is_token;
 
 template <std::size_t N>
 bool one_of(std::string_view v, const std::array<std::string_view, N>& set) noexcept {
   return std::any_of(set.begin(), set.end(), [v](std::string_view s) { return iequals(v, s); });
-}
-
-// An RFC 9110 token (header names, report-to groups).
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (c >= 'a' && c <= 'z') continue;
-    if (c >= 'A' && c <= 'Z') continue;
-    if (c >= '0' && c <= '9') continue;
-    if (std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos)
-      continue;
-    return false;
-  }
-  return true;
 }
 
 // A field value that cannot split the header block: no CR, LF, NUL or
@@ -166,8 +145,7 @@ void check_directive(const csp_directive& d) {
 
 bool valid_nonce(std::string_view n) noexcept {
   return std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/' || c == '=' || c == '-' || c == '_';
+    return detail::is_ascii_alnum(c) || c == '+' || c == '/' || c == '=' || c == '-' || c == '_';
   });
 }
 

@@ -1,5 +1,6 @@
 #include "portcullis/versioning.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <algorithm>
@@ -11,16 +12,8 @@ namespace {
 
 enum versioning_counter : std::size_t { c_selected, c_deprecated, c_unknown };
 
-char lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+using detail::ascii_lower;
+using detail::iequals;
 
 std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -30,14 +23,13 @@ std::string_view trim(std::string_view s) noexcept {
 
 bool is_version_name(std::string_view s) noexcept {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
+    return detail::is_ascii_alnum(c) || c == '.' || c == '_' || c == '-';
   });
 }
 
 // "v3", "v2.1", "V10": a segment that claims to be a version.
 bool looks_like_version(std::string_view seg) noexcept {
-  if (seg.size() < 2 || lower(seg[0]) != 'v' || seg[1] < '0' || seg[1] > '9') return false;
+  if (seg.size() < 2 || ascii_lower(seg[0]) != 'v' || seg[1] < '0' || seg[1] > '9') return false;
   return std::all_of(seg.begin() + 1, seg.end(),
                      [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
 }
@@ -148,8 +140,7 @@ versioning::versioning(versioning_options options)
 
   if (o.source != version_source::path) {
     bool token = !o.header.empty() && std::all_of(o.header.begin(), o.header.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-             c == '-' || c == '_';
+      return detail::is_ascii_alnum(c) || c == '-' || c == '_';
     });
     if (!token) throw config_error("versioning: header '" + o.header + "' is not a header name");
     if (o.parameter.empty()) throw config_error("versioning: parameter is empty");
@@ -175,8 +166,8 @@ const versioning::compiled* versioning::find(std::string_view name) const noexce
   if (options_.source != version_source::path && !name.empty()) {
     for (const auto& c : versions_) {
       std::string_view n = c.version->name;
-      if (lower(name[0]) == 'v' && iequals(n, name.substr(1))) return &c;
-      if (!n.empty() && lower(n[0]) == 'v' && iequals(n.substr(1), name)) return &c;
+      if (ascii_lower(name[0]) == 'v' && iequals(n, name.substr(1))) return &c;
+      if (!n.empty() && ascii_lower(n[0]) == 'v' && iequals(n.substr(1), name)) return &c;
     }
   }
   return nullptr;

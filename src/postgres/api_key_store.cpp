@@ -1,5 +1,6 @@
 #include "portcullis/postgres/api_key_store.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/detail/await_result.hpp"
 #include "portcullis/errc.hpp"
 
@@ -324,8 +325,7 @@ struct postgres_api_key_store::impl {
   std::string application_name() const {
     std::string out = "portcullis:";
     for (char ch : opt.name)
-      if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-')
-        out += ch;
+      if (detail::is_ascii_alnum(ch) || ch == '_' || ch == '.' || ch == '-') out += ch;
     return out.substr(0, 63);
   }
 

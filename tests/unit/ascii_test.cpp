@@ -1,0 +1,133 @@
+#include "portcullis/detail/ascii.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <clocale>
+#include <cstring>
+#include <memory>
+#include <string>
+
+namespace {
+
+using namespace portcullis::detail;
+
+// The oracle for the classes is the C library in the "C" locale, which is
+// pure ASCII; the test checks that the locale is "C" rather than assume it.
+class ascii : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* name = std::setlocale(LC_CTYPE, nullptr);
+    ASSERT_NE(name, nullptr);
+    ASSERT_STREQ(name, "C") << "the oracle needs the C locale";
+  }
+};
+
+char byte(int b) {
+  return static_cast<char>(static_cast<unsigned char>(b));
+}
+
+TEST_F(ascii, classes_agree_with_the_c_locale_on_every_byte) {
+  for (int b = 0; b < 256; ++b) {
+    SCOPED_TRACE(b);
+    char c = byte(b);
+    EXPECT_EQ(is_ascii_upper(c), std::isupper(b) != 0);
+    EXPECT_EQ(is_ascii_lower(c), std::islower(b) != 0);
+    EXPECT_EQ(is_ascii_alpha(c), std::isalpha(b) != 0);
+    EXPECT_EQ(is_ascii_digit(c), std::isdigit(b) != 0);
+    EXPECT_EQ(is_ascii_alnum(c), std::isalnum(b) != 0);
+    EXPECT_EQ(is_ascii_xdigit(c), std::isxdigit(b) != 0);
+    EXPECT_EQ(is_ascii_space(c), std::isspace(b) != 0);
+    EXPECT_EQ(ascii_lower(c), byte(std::tolower(b)));
+    EXPECT_EQ(ascii_upper(c), byte(std::toupper(b)));
+  }
+}
+
+TEST_F(ascii, tchar_is_exactly_the_rfc_9110_set) {
+  // RFC 9110 §5.6.2: "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" /
+  // "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+  const char* marks = "!#$%&'*+-.^_`|~";
+  int count = 0;
+  for (int b = 0; b < 256; ++b) {
+    SCOPED_TRACE(b);
+    bool expected = (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                    (b != 0 && std::strchr(marks, b) != nullptr);
+    EXPECT_EQ(is_tchar(byte(b)), expected);
+    EXPECT_EQ(is_token(std::string(1, byte(b))), expected);
+    count += is_tchar(byte(b));
+  }
+  EXPECT_EQ(count, 10 + 26 + 26 + 15);
+}
+
+TEST_F(ascii, token_needs_one_tchar_and_nothing_else) {
+  EXPECT_TRUE(is_token("GET"));
+  EXPECT_TRUE(is_token("X-Custom_Header.1~"));
+  EXPECT_FALSE(is_token(""));
+  EXPECT_FALSE(is_token("Content Type"));
+  EXPECT_FALSE(is_token("a:b"));
+  EXPECT_FALSE(is_token(std::string_view("a\0b", 3)));
+  EXPECT_FALSE(is_token("caf\xC3\xA9"));
+}
+
+TEST_F(ascii, iequals_folds_ascii_case_and_nothing_else_on_every_pair) {
+  for (int x = 0; x < 256; ++x)
+    for (int y = 0; y < 256; ++y) {
+      char a = byte(x), b = byte(y);
+      bool expected = std::tolower(x) == std::tolower(y);
+      ASSERT_EQ(iequals({&a, 1}, {&b, 1}), expected) << x << " " << y;
+    }
+}
+
+TEST_F(ascii, iequals_compares_lengths_and_every_byte) {
+  EXPECT_TRUE(iequals("", ""));
+  EXPECT_TRUE(iequals("Content-Length", "content-LENGTH"));
+  EXPECT_FALSE(iequals("content-length", "content-length "));
+  EXPECT_FALSE(iequals("content-lengti", "content-length"));
+  // 0xC9 and 0xE9 (É and é in Latin-1) are not ASCII letters.
+  EXPECT_FALSE(iequals("caf\xC9", "caf\xE9"));
+  // '@' and '`' differ from 'A' and 'a' by 0x20, yet are not letters.
+  EXPECT_FALSE(iequals("@", "`"));
+  EXPECT_FALSE(iequals("[", "{"));
+}
+
+// The regression that made CORS keep its own comparison: Boost 1.81's
+// beast::iequals read past the end of both strings when they differed only
+// in case. Exactly sized heap buffers make any over-read an error under the
+// asan preset.
+TEST_F(ascii, iequals_reads_nothing_past_either_end) {
+  std::string_view a_text = "https://exAmple.org", b_text = "https://example.org";
+  auto a = std::make_unique<char[]>(a_text.size());
+  auto b = std::make_unique<char[]>(b_text.size());
+  std::memcpy(a.get(), a_text.data(), a_text.size());
+  std::memcpy(b.get(), b_text.data(), b_text.size());
+  EXPECT_TRUE(iequals({a.get(), a_text.size()}, {b.get(), b_text.size()}));
+  EXPECT_TRUE(iends_with({a.get(), a_text.size()}, "EXAMPLE.ORG"));
+}
+
+TEST_F(ascii, prefixes_and_suffixes) {
+  EXPECT_TRUE(istarts_with("Bearer abc", "bearer "));
+  EXPECT_TRUE(istarts_with("abc", ""));
+  EXPECT_FALSE(istarts_with("Bear", "bearer "));
+  EXPECT_FALSE(istarts_with("Bearer", "bearer "));
+  EXPECT_TRUE(iends_with("application/vnd.api+JSON", "+json"));
+  EXPECT_FALSE(iends_with("json", "+json"));
+  EXPECT_FALSE(iends_with("application/json", "+json"));
+}
+
+TEST_F(ascii, strings_fold_ascii_letters_only) {
+  EXPECT_EQ(to_ascii_lower("HTTPS://Example.ORG/Path"), "https://example.org/path");
+  EXPECT_EQ(to_ascii_lower("\xC3\x89T\xC3\x89"), "\xC3\x89t\xC3\x89");
+  std::string s = "Mixed-Case 123 \xC3\xA9";
+  ascii_upper_in_place(s);
+  EXPECT_EQ(s, "MIXED-CASE 123 \xC3\xA9");
+  ascii_lower_in_place(s);
+  EXPECT_EQ(s, "mixed-case 123 \xC3\xA9");
+}
+
+// Usable in constant expressions, as the tables of the callers need.
+static_assert(is_token("content-type") && !is_token("content type"));
+static_assert(iequals("Origin", "ORIGIN") && !iequals("Origin", "Origin "));
+static_assert(ascii_lower('Z') == 'z' && ascii_lower('[') == '[');
+static_assert(iends_with("text/html", "HTML") && istarts_with("text/html", "TEXT/"));
+
+}  // namespace
