@@ -377,6 +377,8 @@ schema schema::regex(std::string_view pattern) const {
            "fix the pattern (RE2 syntax: no backreferences or lookaround)");
     n.pattern = std::move(re);
     n.pattern_source = std::string(pattern);
+    auto seq = detail::class_sequence::compile(pattern);
+    n.pattern_sequence = seq ? std::make_shared<const detail::class_sequence>(*seq) : nullptr;
   });
 }
 

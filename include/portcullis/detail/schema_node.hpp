@@ -4,6 +4,8 @@
 
 #include "portcullis/schema.hpp"
 
+#include "portcullis/detail/class_sequence.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -73,6 +75,9 @@ struct schema_node {
   std::vector<std::string> url_schemes;
   std::shared_ptr<const re2::RE2> pattern;
   std::string pattern_source;
+  /// The same pattern as a class sequence, when it is one: matched without
+  /// RE2, with the same result.
+  std::shared_ptr<const class_sequence> pattern_sequence;
   std::optional<std::string> prefix;
   std::optional<std::string> suffix;
   bool trim = false;
