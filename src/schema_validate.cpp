@@ -223,22 +223,23 @@ class scoped_segment {
 };
 
 // ---------------------------------------------------------------------------
-// Issues with their Zod 4 parameters.
+// Issues with their Zod 4 parameters. Cold: out of the way of the checks
+// that pass, which keeps the frames of run() and its kinds small.
 
-void invalid_type(run_state& st, const schema_node& n, std::string_view received) {
+[[gnu::cold]] void invalid_type(run_state& st, const schema_node& n, std::string_view received) {
   std::string expected(detail::kind_word(n));
   st.report("invalid_type", "expected " + expected + ", received " + std::string(received),
             {{"expected", expected}, {"received", received}});
 }
 
-void required(run_state& st, const schema_node& n) {
+[[gnu::cold]] void required(run_state& st, const schema_node& n) {
   std::string expected(detail::kind_word(n));
   st.report("invalid_type", "required: expected " + expected + ", received undefined",
             {{"expected", expected}, {"received", "undefined"}});
 }
 
-void length_issue(run_state& st, bool small, std::string_view origin, std::size_t bound,
-                  bool exact) {
+[[gnu::cold]] void length_issue(run_state& st, bool small, std::string_view origin,
+                                std::size_t bound, bool exact) {
   std::string what = origin == "string" ? " characters" : " elements";
   std::string how = exact ? "exactly " : small ? "at least " : "at most ";
   json params = {{"origin", origin}, {small ? "minimum" : "maximum", bound}, {"inclusive", true}};
@@ -247,16 +248,16 @@ void length_issue(run_state& st, bool small, std::string_view origin, std::size_
             std::move(params));
 }
 
-void bound_issue(run_state& st, bool small, std::string_view origin, const json& bound,
-                 bool inclusive, std::string note = {}) {
+[[gnu::cold]] void bound_issue(run_state& st, bool small, std::string_view origin,
+                               const json& bound, bool inclusive, std::string note = {}) {
   std::string op = small ? (inclusive ? ">= " : "> ") : (inclusive ? "<= " : "< ");
   st.report(small ? "too_small" : "too_big",
             "must be " + op + bound.dump() + (note.empty() ? "" : " (" + note + ")"),
             {{"origin", origin}, {small ? "minimum" : "maximum", bound}, {"inclusive", inclusive}});
 }
 
-void format_issue(run_state& st, std::string_view format, std::string message,
-                  json extra = json::object()) {
+[[gnu::cold]] void format_issue(run_state& st, std::string_view format, std::string message,
+                                json extra = json::object()) {
   extra["origin"] = "string";
   extra["format"] = format;
   st.report("invalid_format", std::move(message), std::move(extra));
@@ -562,17 +563,24 @@ bool run_string(const schema_node& n, json& v, run_state& st) {
   return ok;
 }
 
-bool check_bounds(const schema_node& n, long double x, run_state& st, std::string_view origin) {
+// Below 2^53 in magnitude every integer is a double, exactly.
+constexpr double exact_integers = 9007199254740992.0;
+
+// `x` against the node's bounds (doubles), exactly: `Real` is double for a
+// double and for an integer below 2^53 in magnitude, and long double (64
+// bits of mantissa) for larger integers, which a double would round.
+template <class Real>
+bool check_bounds(const schema_node& n, Real x, run_state& st, std::string_view origin) {
   bool ok = true;
   if (n.minimum) {
-    long double lo = *n.minimum;
+    Real lo = *n.minimum;
     if (n.min_exclusive ? !(x > lo) : !(x >= lo)) {
       bound_issue(st, true, origin, number_json(*n.minimum), !n.min_exclusive);
       ok = false;
     }
   }
   if (n.maximum) {
-    long double hi = *n.maximum;
+    Real hi = *n.maximum;
     if (n.max_exclusive ? !(x < hi) : !(x <= hi)) {
       bound_issue(st, false, origin, number_json(*n.maximum), !n.max_exclusive);
       ok = false;
@@ -581,7 +589,7 @@ bool check_bounds(const schema_node& n, long double x, run_state& st, std::strin
   return ok;
 }
 
-void not_multiple(run_state& st, double divisor) {
+[[gnu::cold]] void not_multiple(run_state& st, double divisor) {
   st.report("not_multiple_of", "must be a multiple of " + number_text(divisor),
             {{"origin", "number"}, {"divisor", number_json(divisor)}});
 }
@@ -596,10 +604,14 @@ bool run_number(const schema_node& n, json& v, run_state& st) {
     invalid_type(st, n, type_of(v));
     return false;
   }
-  long double x = v.is_number_unsigned()  ? static_cast<long double>(v.get<std::uint64_t>())
-                  : v.is_number_integer() ? static_cast<long double>(v.get<std::int64_t>())
-                                          : static_cast<long double>(d);
-  bool ok = check_bounds(n, x, st, "number");
+  bool ok;
+  if (v.is_number_float() || std::fabs(d) < exact_integers) {
+    ok = check_bounds(n, d, st, "number");
+  } else {
+    long double x = v.is_number_unsigned() ? static_cast<long double>(v.get<std::uint64_t>())
+                                           : static_cast<long double>(v.get<std::int64_t>());
+    ok = check_bounds(n, x, st, "number");
+  }
   if (n.divisor) {
     double q = d / *n.divisor;
     if (std::fabs(q - std::round(q)) > 1e-9 * std::max(1.0, std::fabs(q))) {
@@ -642,8 +654,7 @@ bool run_integer(const schema_node& n, json& v, run_state& st) {
       invalid_type(st, n, std::isfinite(d) ? "number" : type_of(v));
       return false;
     }
-    constexpr double exact = 9007199254740992.0;
-    if (std::fabs(d) > exact) {
+    if (std::fabs(d) > exact_integers) {
       bound_issue(st, d < 0, "int", d < 0 ? json(-9007199254740991) : json(9007199254740991), true,
                   "too large to be exact");
       return false;
@@ -664,9 +675,14 @@ bool run_integer(const schema_node& n, json& v, run_state& st) {
 
   // x is within int64 or uint64 here; converting those is one instruction,
   // converting an int128 is a library call.
-  const long double lx = x <= INT64_MAX ? static_cast<long double>(static_cast<std::int64_t>(x))
-                                        : static_cast<long double>(static_cast<std::uint64_t>(x));
-  bool ok = check_bounds(n, lx, st, "int");
+  bool ok;
+  if (x > -static_cast<int128>(exact_integers) && x < static_cast<int128>(exact_integers)) {
+    ok = check_bounds(n, static_cast<double>(static_cast<std::int64_t>(x)), st, "int");
+  } else {
+    const long double lx = x <= INT64_MAX ? static_cast<long double>(static_cast<std::int64_t>(x))
+                                          : static_cast<long double>(static_cast<std::uint64_t>(x));
+    ok = check_bounds(n, lx, st, "int");
+  }
   if (n.divisor) {
     auto d = static_cast<int128>(*n.divisor);
     if (x % d != 0) {
@@ -714,7 +730,10 @@ bool run_array(const schema_node& n, json& v, run_state& st) {
   return ok;
 }
 
-bool run_tuple(const schema_node& n, json& v, run_state& st) {
+// Tuples, records and unions are out of line (noinline), as the issue
+// reporters are: inlined, their locals would grow the frame of every
+// run() on the way down a payload of plain objects and arrays.
+[[gnu::noinline]] bool run_tuple(const schema_node& n, json& v, run_state& st) {
   if (!v.is_array()) {
     invalid_type(st, n, type_of(v));
     return false;
@@ -747,7 +766,8 @@ bool fill_default(const schema_node& f, json& slot, run_state& st) {
   return run(f, slot, st);
 }
 
-void unrecognized(run_state& st, const std::vector<std::string_view>& keys, std::size_t total) {
+[[gnu::cold]] void unrecognized(run_state& st, const std::vector<std::string_view>& keys,
+                                std::size_t total) {
   json list = json::array();
   std::string text;
   for (auto k : keys) {
@@ -756,6 +776,18 @@ void unrecognized(run_state& st, const std::vector<std::string_view>& keys, std:
   }
   if (total > keys.size()) text += " and " + std::to_string(total - keys.size()) + " more";
   st.report("unrecognized_keys", "unknown keys: " + text, {{"keys", std::move(list)}});
+}
+
+// std::string::compare's order (bytes as unsigned char), inline: keys are
+// short, and the call to memcmp for each one was 6% of validating the
+// order payload (perf).
+int compare_keys(std::string_view a, std::string_view b) noexcept {
+  const std::size_t common = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < common; ++i) {
+    auto x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
 }
 
 bool run_object(const schema_node& n, json& v, run_state& st) {
@@ -774,7 +806,7 @@ bool run_object(const schema_node& n, json& v, run_state& st) {
   std::size_t fi = 0;
   const std::size_t nf = n.fields.size();
   while ((it != obj.end() || fi < nf) && !st.full()) {
-    int c = it == obj.end() ? 1 : fi == nf ? -1 : it->first.compare(n.fields[fi].key);
+    int c = it == obj.end() ? 1 : fi == nf ? -1 : compare_keys(it->first, n.fields[fi].key);
     if (c < 0) {
       // A key the schema does not name.
       if (n.unknown == unknown_keys::strip) {
@@ -814,7 +846,7 @@ bool run_object(const schema_node& n, json& v, run_state& st) {
   return ok;
 }
 
-bool run_record(const schema_node& n, json& v, run_state& st) {
+[[gnu::noinline]] bool run_record(const schema_node& n, json& v, run_state& st) {
   if (!v.is_object()) {
     invalid_type(st, n, type_of(v));
     return false;
@@ -847,7 +879,7 @@ json issues_json(const std::vector<issue>& issues, std::size_t cap) {
   return out;
 }
 
-bool run_union(const schema_node& n, json& v, run_state& st) {
+[[gnu::noinline]] bool run_union(const schema_node& n, json& v, run_state& st) {
   if (!n.discriminator.empty()) {
     // Discriminated: the tag picks the one option to try.
     const json* tag = nullptr;
@@ -893,6 +925,12 @@ bool run_union(const schema_node& n, json& v, run_state& st) {
   return false;
 }
 
+[[gnu::cold]] void invalid_value(run_state& st, const schema_node& n) {
+  st.report("invalid_value",
+            "must be " + std::string(n.values.size() > 1 ? "one of " : "") + values_text(n.values),
+            {{"values", n.values}});
+}
+
 bool run(const schema_node& n, json& v, run_state& st) {
   if (v.is_null() && (n.nullable || n.kind == schema_kind::null || n.kind == schema_kind::any))
     return true;
@@ -933,10 +971,7 @@ bool run(const schema_node& n, json& v, run_state& st) {
     case schema_kind::enumeration:
     case schema_kind::literal:
       if (std::find(n.values.begin(), n.values.end(), v) == n.values.end()) {
-        st.report(
-            "invalid_value",
-            "must be " + std::string(n.values.size() > 1 ? "one of " : "") + values_text(n.values),
-            {{"values", n.values}});
+        invalid_value(st, n);
         ok = false;
       }
       break;
@@ -1205,7 +1240,7 @@ bool run_query_object(const schema_node& n, source src, json& out, run_state& st
   while ((it != children.end() || fi < n.fields.size()) && !st.full()) {
     int c = it == children.end()    ? 1
             : fi == n.fields.size() ? -1
-                                    : it->first.compare(n.fields[fi].key);
+                                    : compare_keys(it->first, n.fields[fi].key);
     if (c < 0) {
       if (n.unknown == unknown_keys::strict) {
         if (unknown.size() < 10) unknown.push_back(it->first);
