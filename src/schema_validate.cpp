@@ -117,10 +117,23 @@ json int128_json(int128 x) {
   return static_cast<std::uint64_t>(x);
 }
 
+// Every byte but the continuation bytes (10xxxxxx) starts a code point.
+// Counted eight bytes at a time: byte by byte, this loop was half of the
+// time that validating the sign-up body took (perf).
 std::size_t code_points(std::string_view s) noexcept {
-  std::size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
+  constexpr std::uint64_t high_bits = 0x8080808080808080u;
+  std::size_t continuation = 0, i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    // Bit 7 of each byte where bit 6 (moved up by the shift) is clear,
+    // moved down to bit 0; the multiplication sums the eight bytes into
+    // the top one (std::popcount is a library call without -mpopcnt).
+    const std::uint64_t marks = (w & ~(w << 1) & high_bits) >> 7;
+    continuation += static_cast<std::size_t>((marks * 0x0101010101010101u) >> 56);
+  }
+  for (; i < s.size(); ++i) continuation += (static_cast<unsigned char>(s[i]) & 0xC0) == 0x80;
+  return s.size() - continuation;
 }
 
 // ---------------------------------------------------------------------------

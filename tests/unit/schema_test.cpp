@@ -80,6 +80,19 @@ TEST(schema, strings_count_code_points) {
   EXPECT_EQ(e.params.at("exact"), true);
 }
 
+// Lengths are counted eight bytes at a time, then byte by byte: every
+// length up to 40 characters of one to four bytes, at every alignment.
+TEST(schema, code_points_are_counted_at_every_length_and_alignment) {
+  const std::string characters[] = {"a", "é", "€", "😀"};
+  std::string text;
+  for (std::size_t count = 1; count <= 40; ++count) {
+    text += characters[(count * 7 + count / 3) % 4];
+    ok_value(schema::string().length(count), text);
+    expect_code(schema::string().max(count - 1), text, "too_big");
+    expect_code(schema::string().min(count + 1), text, "too_small");
+  }
+}
+
 TEST(schema, string_formats) {
   auto email = schema::string().email();
   for (auto good : {"a@example.com", "first.last+tag@sub.example.org", "x_y-z@a-b.co"})
