@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string_view>
+
 namespace portcullis {
 namespace {
 
@@ -21,6 +23,24 @@ TEST(json_body, parses_like_nlohmann) {
   EXPECT_TRUE(r.value.at("u").is_number_unsigned());
   EXPECT_EQ(parse_json("42").value, 42);
   EXPECT_EQ(parse_json(" \"s\" ").value, "s");
+}
+
+// Fuzz finding (json_schema, corpus regression-nul-after-a-value): the
+// reference parser, nlohmann::json::parse, stops at a NUL byte and reads
+// "7\0" as 7. RFC 8259 has no place for a NUL: not between tokens, not raw
+// inside a string. Each of these is refused where the NUL stands.
+TEST(json_body, a_nul_byte_after_a_value_is_refused) {
+  using namespace std::string_view_literals;
+  struct bad {
+    std::string_view text;
+    std::size_t column;
+  } cases[] = {{"7\0"sv, 2}, {"{\"a\":1}\0junk"sv, 8}, {"\0 7"sv, 1}, {"\"a\0b\""sv, 3}};
+  for (const auto& c : cases) {
+    auto r = parse_json(c.text);
+    const auto& e = error_of(r);
+    EXPECT_EQ(e.code, "invalid_json") << c.text.size();
+    EXPECT_EQ(e.column, c.column) << c.text.size();
+  }
 }
 
 TEST(json_body, syntax_errors_say_line_and_column) {
