@@ -1,6 +1,7 @@
 #include "portcullis/api_key_routes.hpp"
 
 #include "portcullis/errc.hpp"
+#include "portcullis/json_body.hpp"
 #include "portcullis/timeout.hpp"
 
 #include <nlohmann/json.hpp>
@@ -61,9 +62,12 @@ asio::awaitable<response> create_key(std::shared_ptr<const state> s, request& re
   if (auto r = s->refuse_unless_session(req, ctx)) co_return *r;
 
   // What was asked for: every member optional, each of the right type.
-  json body = json::parse(req.body().empty() ? std::string("{}") : req.body(), nullptr, false);
-  if (body.is_discarded() || !body.is_object())
+  // The strict parser every client body goes through (no NUL, no repeated
+  // key, bounded depth), not nlohmann's, which stops at a NUL byte.
+  auto parsed = parse_json(req.body().empty() ? std::string_view("{}") : req.body());
+  if (!parsed.ok() || !parsed.value.is_object())
     co_return ctx.error(req, http::status::bad_request, "the body must be a JSON object");
+  const json body = std::move(parsed.value);
   const auto now = s->clk().wall_now();
   new_api_key spec;
   spec.owner = ctx.who.subject;

@@ -3,6 +3,7 @@
 #include "portcullis/chain.hpp"
 #include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
+#include "portcullis/json_body.hpp"
 #include "portcullis/memory_rate_limit_store.hpp"
 
 #include <openssl/sha.h>
@@ -141,8 +142,10 @@ rate_key_function ip_and_body_field(std::string field, unsigned v6_prefix) {
     if (ctx.body) {
       pick(*ctx.body);
     } else if (!req.body().empty()) {
-      // Not validated yet: parse without exceptions; garbage is "no value".
-      pick(nlohmann::json::parse(req.body(), nullptr, false));
+      // Not validated yet: the strict parser the validator uses (garbage,
+      // a NUL byte or a repeated key is "no value"), so that the key names
+      // the field the handler will see.
+      if (auto parsed = parse_json(req.body()); parsed.ok()) pick(parsed.value);
     }
     return ip_key(ctx, v6_prefix) + "|" + field + ":" + value;
   };

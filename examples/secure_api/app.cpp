@@ -10,6 +10,7 @@
 #include <portcullis/html_sanitizer.hpp>
 #include <portcullis/https_redirect.hpp>
 #include <portcullis/ip_network.hpp>
+#include <portcullis/json_body.hpp>
 #include <portcullis/memory_rate_limit_store.hpp>
 #include <portcullis/multipart.hpp>
 #include <portcullis/sanitize.hpp>
@@ -147,12 +148,12 @@ response ok_json(const request& req, http::status status, const json& body) {
 // parsed here (an object, or a 400).
 std::optional<json> body_of(const request& req, context& ctx, response& error) {
   if (ctx.body) return *ctx.body;
-  auto parsed = json::parse(req.body(), nullptr, false);
-  if (parsed.is_discarded() || !parsed.is_object()) {
+  auto parsed = portcullis::parse_json(req.body());
+  if (!parsed.ok() || !parsed.value.is_object()) {
     error = ctx.error(req, http::status::bad_request, "the body must be a JSON object");
     return std::nullopt;
   }
-  return parsed;
+  return std::move(parsed.value);
 }
 
 std::string field(const json& body, const char* name) {

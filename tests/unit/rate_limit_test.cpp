@@ -408,6 +408,11 @@ TEST(rate_limit, keys_by_user_tier_and_login_email) {
   EXPECT_EQ(other["RateLimit"], "limit=5, remaining=4, reset=900");
   auto junk = f.get(login, "203.0.113.7", "not json", http::verb::post);
   EXPECT_EQ(junk["RateLimit"], "limit=5, remaining=4, reset=900");
+  // A body the validator will refuse names no email, though a lax parser
+  // (nlohmann's stops at a NUL) would read eve's: it counts with the junk.
+  auto nul = f.get(login, "203.0.113.7", std::string(R"({"email":"eve@example.com"})") + '\0',
+                   http::verb::post);
+  EXPECT_EQ(nul["RateLimit"], "limit=5, remaining=3, reset=900");
 
   // Per user, falling back to the IP when anonymous.
   context anon{*parse_address("2001:db8:1:2ff::9")};
