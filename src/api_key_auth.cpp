@@ -1,6 +1,7 @@
 #include "portcullis/api_key_auth.hpp"
 
 #include "portcullis/detail/ascii.hpp"
+#include "portcullis/detail/ready.hpp"
 #include "portcullis/errc.hpp"
 #include "portcullis/timeout.hpp"
 
@@ -494,6 +495,11 @@ asio::awaitable<void> api_key_auth::flush() const {
   co_await cache_->flush();
 }
 
+// handle() is no coroutine: a request without a key (the common case with
+// `optional`) passes on without a frame of its own, and a refusal made from
+// the headers alone goes out in a frame that holds only the answer. Only a
+// request with a key waits, in authenticate(), whose frame stays small
+// because admit() builds every answer outside it.
 asio::awaitable<response> api_key_auth::handle(request& req, context& ctx,
                                                next_handler next) const {
   auto& c = *cache_;
@@ -512,29 +518,42 @@ asio::awaitable<response> api_key_auth::handle(request& req, context& ctx,
   }
   if (header_key && bearer_key && *header_key != *bearer_key) {
     c.counters.add(c_invalid);
-    co_return ctx.error(req, http::status::bad_request,
-                        "send the API key once: X-API-Key and Authorization differ");
+    return detail::ready(ctx.error(req, http::status::bad_request,
+                                   "send the API key once: X-API-Key and Authorization differ"));
   }
   std::optional<std::string_view> key = header_key ? header_key : bearer_key;
   if (!key && !options_.query_parameter.empty())
     key = query_value(ctx.raw_query, options_.query_parameter);
 
   if (!key || key->empty()) {
-    if (options_.optional) co_return co_await next(req, ctx);
+    if (options_.optional) return next(req, ctx);
     c.counters.add(c_missing);
     nlohmann::json details = {
         {"hint", "send the key in the X-API-Key header or as Authorization: Bearer <key>"}};
     auto res = ctx.error(req, http::status::unauthorized, "API key required", &details);
     res.set(http::field::www_authenticate, "Bearer realm=\"api\"");
-    co_return res;
+    return detail::ready(std::move(res));
   }
+  // The key points into the request's headers, which outlive the call.
+  return authenticate(req, ctx, std::move(next), *key);
+}
 
-  auto verdict = co_await verify(*key);
+asio::awaitable<response> api_key_auth::authenticate(request& req, context& ctx, next_handler next,
+                                                     std::string_view key) const {
+  auto refusal = admit(req, ctx, co_await verify(key), key);
+  if (refusal) co_return std::move(*refusal);
+  co_return co_await next(req, ctx);
+}
+
+std::optional<response> api_key_auth::admit(request& req, context& ctx,
+                                            const api_key_verdict& verdict,
+                                            std::string_view key) const {
+  auto& c = *cache_;
   if (verdict.status == api_key_status::unavailable) {
     c.counters.add(c_unavailable);
     auto res = ctx.error(req, http::status::service_unavailable, "authentication unavailable");
     res.set(http::field::retry_after, std::to_string(options_.retry_after_seconds));
-    co_return res;
+    return res;
   }
   if (verdict.status != api_key_status::valid) {
     c.counters.add(c_invalid);
@@ -542,11 +561,11 @@ asio::awaitable<response> api_key_auth::handle(request& req, context& ctx,
       options_.log.log(log_level::debug, "api_key.refused",
                        {{"name", options_.name},
                         {"reason", to_string(verdict.status)},
-                        {"key", fingerprint(*key)},
+                        {"key", fingerprint(key)},
                         {"request_id", ctx.request_id}});
     auto res = ctx.error(req, http::status::unauthorized, "invalid API key");
     res.set(http::field::www_authenticate, "Bearer realm=\"api\", error=\"invalid_token\"");
-    co_return res;
+    return res;
   }
 
   const auto& who = *verdict.who;
@@ -559,11 +578,11 @@ asio::awaitable<response> api_key_auth::handle(request& req, context& ctx,
     if (!ctx.who.has_scope(s)) {
       c.counters.add(c_forbidden);
       nlohmann::json details = {{"required", options_.required_scopes}};
-      co_return ctx.error(req, http::status::forbidden, "missing scope", &details);
+      return ctx.error(req, http::status::forbidden, "missing scope", &details);
     }
   }
   c.counters.add(c_allowed);
-  co_return co_await next(req, ctx);
+  return std::nullopt;
 }
 
 std::shared_ptr<const middleware> require_scopes(std::vector<std::string> scopes) {

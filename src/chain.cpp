@@ -1,5 +1,6 @@
 #include "portcullis/chain.hpp"
 
+#include "portcullis/detail/ready.hpp"
 #include "portcullis/errc.hpp"
 
 #include <openssl/rand.h>
@@ -43,11 +44,16 @@ struct chain_state {
   mutable log_throttle forwarding_warning{std::chrono::minutes(10)};
 };
 
+asio::awaitable<response> ready(response res) {
+  co_return res;
+}
+
 }  // namespace detail
 
 namespace {
 
 using detail::outcome;
+using detail::ready;
 using detail::route_entry;
 
 enum chain_counter : std::size_t { c_not_found, c_method_not_allowed, c_untrusted_forwarding };
@@ -157,10 +163,6 @@ void make_request_id(std::string& out) {
   out.resize(15);
   for (int i = 0; i < 12; ++i) out[i] = alphabet[(a >> (5 * i)) & 31];
   for (int i = 12; i < 15; ++i) out[i] = alphabet[(b >> (5 * (i - 12))) & 31];
-}
-
-asio::awaitable<response> ready(response res) {
-  co_return res;
 }
 
 bool valid_pattern(std::string_view p) {

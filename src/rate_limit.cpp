@@ -2,6 +2,7 @@
 
 #include "portcullis/chain.hpp"
 #include "portcullis/detail/ascii.hpp"
+#include "portcullis/detail/ready.hpp"
 #include "portcullis/errc.hpp"
 #include "portcullis/json_body.hpp"
 #include "portcullis/memory_rate_limit_store.hpp"
@@ -11,6 +12,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
+#include <system_error>
 
 namespace portcullis {
 namespace {
@@ -188,6 +191,21 @@ struct rate_limit::impl {
   }
 
   void write_headers(response& res, const context& ctx) const;
+
+  // The steps of handle() (below it): waiting for an asynchronous store,
+  // a store failure, and what follows a decision (d empty: the store failed).
+  asio::awaitable<response> await_store(const rate_limit* self, request& req, context& ctx,
+                                        next_handler next, std::string key,
+                                        const rate_policy& policy, std::uint64_t cost) const;
+  void store_failed(const std::system_error& e) const;
+  asio::awaitable<response> proceed(const rate_limit* self, request& req, context& ctx,
+                                    next_handler next, std::string key, const rate_policy& policy,
+                                    std::uint64_t cost,
+                                    const std::optional<rate_decision>& d) const;
+  asio::awaitable<response> decorate(request& req, context& ctx, next_handler next) const;
+  asio::awaitable<response> with_refund(request& req, context& ctx, next_handler next,
+                                        std::string key, const rate_policy& policy,
+                                        std::uint64_t cost, rate_decision d, bool outermost) const;
 
   rate_limit_options options;
   mutable counter_set counters;
@@ -399,6 +417,14 @@ void rate_limit::impl::write_headers(response& res, const context& ctx) const {
   }
 }
 
+// handle() is no coroutine, so that the frames a request pays for are only
+// those it needs: none for a skipped request, a request allowed by an inner
+// limiter (it writes no headers) or by the in-memory store's synchronous
+// path; one holding just the answer for a denial; a small one (decorate or
+// with_refund) around the rest of the chain when the outermost limiter
+// writes its headers or a refund may follow; and await_store's for a store
+// that must be waited for. Every answer is built in plain functions, so no
+// frame holds more than one response.
 asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_handler next) const {
   const impl& m = *impl_;
   const auto& opt = m.options;
@@ -406,7 +432,7 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_ha
   // Skip: not counted, no headers from this limiter.
   if (opt.skip && opt.skip(req, ctx)) {
     m.counters.add(c_skipped);
-    co_return co_await next(req, ctx);
+    return next(req, ctx);
   }
 
   // The same limiter twice on one request (a prefix and a route): the
@@ -417,7 +443,7 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_ha
       m.warn(m.twice_warning, "rate_limit.counted_twice",
              {{"path", ctx.path},
               {"hint", "this limiter is installed twice on this request's path; install it once"}});
-      co_return co_await next(req, ctx);
+      return next(req, ctx);
     }
   }
 
@@ -437,83 +463,124 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_ha
   std::string client_key = opt.key(req, ctx);
   if (cost == 0 || client_key.empty()) {
     m.counters.add(c_skipped);
-    co_return co_await next(req, ctx);
+    return next(req, ctx);
   }
   const rate_policy& policy = m.policy_for(ctx);
-  const std::string key = m.prefix + client_key;
-  const bool outermost = ctx.rate_limit_count == 0;
+  std::string key = m.prefix + client_key;
 
   // Decide. Store errors take the declared path; a denial is a value.
-  rate_decision d;
-  bool store_ok = true;
-  const bool fail_closed = opt.on_store_error == store_failure::fail_closed;
+  if (!opt.store->synchronous())
+    return m.await_store(this, req, ctx, std::move(next), std::move(key), policy, cost);
+  std::optional<rate_decision> d;
   try {
-    if (opt.store->synchronous())
-      d = opt.store->consume_now(key, policy, cost);
-    else
-      d = co_await opt.store->consume(key, policy, cost);
+    d = opt.store->consume_now(key, policy, cost);
   } catch (const std::system_error& e) {
-    store_ok = false;
-    m.counters.add(c_store_errors);
-    m.warn(
-        m.store_warning, "rate_limit.store_error",
-        {{"error", std::string_view(e.what())},
-         {"policy", fail_closed ? "fail_closed" : "fail_open"}});
+    m.store_failed(e);
   }
-  if (!store_ok) {
-    if (fail_closed) {
-      m.counters.add(c_failed_closed);
+  return m.proceed(this, req, ctx, std::move(next), std::move(key), policy, cost, d);
+}
+
+asio::awaitable<response> rate_limit::impl::await_store(const rate_limit* self, request& req,
+                                                        context& ctx, next_handler next,
+                                                        std::string key, const rate_policy& policy,
+                                                        std::uint64_t cost) const {
+  std::optional<rate_decision> d;
+  try {
+    d = co_await options.store->consume(key, policy, cost);
+  } catch (const std::system_error& e) {
+    store_failed(e);
+  }
+  co_return co_await proceed(self, req, ctx, std::move(next), std::move(key), policy, cost, d);
+}
+
+void rate_limit::impl::store_failed(const std::system_error& e) const {
+  counters.add(c_store_errors);
+  warn(store_warning, "rate_limit.store_error",
+       {{"error", std::string_view(e.what())},
+        {"policy",
+         options.on_store_error == store_failure::fail_closed ? "fail_closed" : "fail_open"}});
+}
+
+asio::awaitable<response> rate_limit::impl::proceed(const rate_limit* self, request& req,
+                                                    context& ctx, next_handler next,
+                                                    std::string key, const rate_policy& policy,
+                                                    std::uint64_t cost,
+                                                    const std::optional<rate_decision>& d) const {
+  const auto& opt = options;
+  const bool outermost = ctx.rate_limit_count == 0;
+
+  // The store failed (d empty): the declared policy.
+  if (!d) {
+    if (opt.on_store_error == store_failure::fail_closed) {
+      counters.add(c_failed_closed);
       auto res = ctx.error(req, http::status::service_unavailable, "rate limiter unavailable");
       res.set(http::field::retry_after, "1");
-      co_return res;
+      return detail::ready(std::move(res));
     }
-    m.counters.add(c_failed_open);
-    co_return co_await next(req, ctx);
+    counters.add(c_failed_open);
+    return next(req, ctx);
   }
 
   // Note the decision for the headers (written by the outermost limiter).
   if (ctx.rate_limit_count < max_rate_limits) {
     auto& note = ctx.rate_limits[ctx.rate_limit_count++];
-    note.limiter = this;
-    note.name = opt.headers == rate_limit_headers::draft8 ? std::string_view(m.draft8_name)
+    note.limiter = self;
+    note.name = opt.headers == rate_limit_headers::draft8 ? std::string_view(draft8_name)
                                                           : std::string_view(opt.name);
-    note.limit = d.limit;
-    note.remaining = d.remaining;
+    note.limit = d->limit;
+    note.remaining = d->remaining;
     note.window = policy.quota_period();
-    note.reset = d.reset;
+    note.reset = d->reset;
     // A cost that never fits: tell the client to wait out a whole quota.
-    note.retry_after = d.never ? policy.quota_period() : d.retry_after;
-    note.allowed = d.allowed || opt.dry_run;
-    if (m.needs_partition) note.partition = partition_of(client_key);
+    note.retry_after = d->never ? policy.quota_period() : d->retry_after;
+    note.allowed = d->allowed || opt.dry_run;
+    if (needs_partition) note.partition = partition_of(std::string_view(key).substr(prefix.size()));
   }
 
-  if (!d.allowed) {
+  if (!d->allowed) {
     if (opt.on_limited) {
       try {
-        opt.on_limited(req, ctx, d);
+        opt.on_limited(req, ctx, *d);
       } catch (const std::exception& e) {
-        m.warn(m.hook_warning, "rate_limit.hook_error", {{"error", std::string_view(e.what())}});
+        warn(hook_warning, "rate_limit.hook_error", {{"error", std::string_view(e.what())}});
       }
     }
     if (!opt.dry_run) {
-      m.counters.add(c_limited);
-      auto res = m.denial(req, ctx, d);
-      if (outermost) m.write_headers(res, ctx);
-      co_return res;
+      counters.add(c_limited);
+      auto res = denial(req, ctx, *d);
+      if (outermost) write_headers(res, ctx);
+      return detail::ready(std::move(res));
     }
-    m.counters.add(c_dry_run_limited);
+    counters.add(c_dry_run_limited);
   } else {
-    m.counters.add(c_allowed);
+    counters.add(c_allowed);
     // near_limit: once, when this request crosses the threshold.
-    const double threshold = opt.near_limit * static_cast<double>(d.limit);
-    const auto used_after = static_cast<double>(d.limit - d.remaining);
+    const double threshold = opt.near_limit * static_cast<double>(d->limit);
+    const auto used_after = static_cast<double>(d->limit - d->remaining);
     const double used_before = used_after - static_cast<double>(cost);
-    if (used_after >= threshold && used_before < threshold) m.counters.add(c_near_limit);
+    if (used_after >= threshold && used_before < threshold) counters.add(c_near_limit);
   }
 
-  // Run the rest; refund afterwards when the outcome says so. A handler
-  // that throws (the client disconnected, an error) counts as failed.
-  const bool refundable = d.allowed && (opt.skip_successful || opt.skip_failed);
+  // Run the rest; refund afterwards when the outcome says so.
+  if (d->allowed && (opt.skip_successful || opt.skip_failed))
+    return with_refund(req, ctx, std::move(next), std::move(key), policy, cost, *d, outermost);
+  if (outermost) return decorate(req, ctx, std::move(next));
+  return next(req, ctx);
+}
+
+asio::awaitable<response> rate_limit::impl::decorate(request& req, context& ctx,
+                                                     next_handler next) const {
+  auto res = co_await next(req, ctx);
+  write_headers(res, ctx);
+  co_return res;
+}
+
+// A handler that throws (the client disconnected, an error) counts as failed.
+asio::awaitable<response> rate_limit::impl::with_refund(request& req, context& ctx,
+                                                        next_handler next, std::string key,
+                                                        const rate_policy& policy,
+                                                        std::uint64_t cost, rate_decision d,
+                                                        bool outermost) const {
   std::exception_ptr failure;
   std::optional<response> res;
   try {
@@ -521,24 +588,22 @@ asio::awaitable<response> rate_limit::handle(request& req, context& ctx, next_ha
   } catch (...) {
     failure = std::current_exception();
   }
-  if (refundable) {
-    const bool ok = !failure && opt.succeeded(*res);
-    if ((ok && opt.skip_successful) || (!ok && opt.skip_failed)) {
-      try {
-        if (opt.store->synchronous())
-          opt.store->refund_now(key, policy, cost, d);
-        else
-          co_await opt.store->refund(key, policy, cost, d);
-        m.counters.add(c_refunded);
-      } catch (const std::system_error& e) {
-        m.counters.add(c_store_errors);
-        m.warn(m.store_warning, "rate_limit.store_error",
-               {{"error", std::string_view(e.what())}, {"during", "refund"}});
-      }
+  const bool ok = !failure && options.succeeded(*res);
+  if ((ok && options.skip_successful) || (!ok && options.skip_failed)) {
+    try {
+      if (options.store->synchronous())
+        options.store->refund_now(key, policy, cost, d);
+      else
+        co_await options.store->refund(key, policy, cost, d);
+      counters.add(c_refunded);
+    } catch (const std::system_error& e) {
+      counters.add(c_store_errors);
+      warn(store_warning, "rate_limit.store_error",
+           {{"error", std::string_view(e.what())}, {"during", "refund"}});
     }
   }
   if (failure) std::rethrow_exception(failure);
-  if (outermost) m.write_headers(*res, ctx);
+  if (outermost) write_headers(*res, ctx);
   co_return std::move(*res);
 }
 

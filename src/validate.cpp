@@ -2,6 +2,7 @@
 #include "portcullis/validate.hpp"
 
 #include "portcullis/detail/ascii.hpp"
+#include "portcullis/detail/ready.hpp"
 #include "portcullis/errc.hpp"
 
 #include <algorithm>
@@ -96,7 +97,15 @@ validate::validate(validate_options options)
         "max_value_length must be at least 1");
 }
 
+// No coroutine: the checks never wait, so a request that passes goes on
+// without a frame of its own, and a refusal goes out in a frame that holds
+// only the answer (detail/ready.hpp).
 asio::awaitable<response> validate::handle(request& req, context& ctx, next_handler next) const {
+  if (auto refusal = check(req, ctx)) return detail::ready(std::move(*refusal));
+  return next(req, ctx);
+}
+
+std::optional<response> validate::check(request& req, context& ctx) const {
   json details = json::array();
   bool body_failed = false, query_failed = false;
   std::optional<json> body_value, query_value;
@@ -114,7 +123,7 @@ asio::awaitable<response> validate::handle(request& req, context& ctx, next_hand
           d[0]["line"] = e.line;
           d[0]["column"] = e.column;
         }
-        co_return ctx.error(req, http::status::bad_request, "Invalid JSON", &d);
+        return ctx.error(req, http::status::bad_request, "Invalid JSON", &d);
       }
       auto r = options_.body->validate(std::move(parsed.value), options_.max_issues);
       if (r.ok())
@@ -128,7 +137,7 @@ asio::awaitable<response> validate::handle(request& req, context& ctx, next_hand
       if (!parsed.ok()) {
         counters_.add(malformed_query);
         json d = one_detail(parsed.error->field, parsed.error->code, parsed.error->message);
-        co_return ctx.error(req, http::status::bad_request, "Invalid form body", &d);
+        return ctx.error(req, http::status::bad_request, "Invalid form body", &d);
       }
       auto r =
           options_.body->validate_query(parsed.params, options_.query_limits, options_.max_issues);
@@ -140,11 +149,11 @@ asio::awaitable<response> validate::handle(request& req, context& ctx, next_hand
       }
     } else {
       counters_.add(unsupported_media_type);
-      co_return ctx.error(req, http::status::unsupported_media_type,
-                          options_.accept_form
-                              ? "Unsupported Media Type: expected application/json or "
-                                "application/x-www-form-urlencoded"
-                              : "Unsupported Media Type: expected application/json");
+      return ctx.error(req, http::status::unsupported_media_type,
+                       options_.accept_form
+                           ? "Unsupported Media Type: expected application/json or "
+                             "application/x-www-form-urlencoded"
+                           : "Unsupported Media Type: expected application/json");
     }
   }
 
@@ -154,7 +163,7 @@ asio::awaitable<response> validate::handle(request& req, context& ctx, next_hand
     if (!parsed.ok()) {
       counters_.add(malformed_query);
       json d = one_detail(parsed.error->field, parsed.error->code, parsed.error->message);
-      co_return ctx.error(req, http::status::bad_request, "Invalid query string", &d);
+      return ctx.error(req, http::status::bad_request, "Invalid query string", &d);
     }
     std::size_t room = options_.max_issues - std::min(options_.max_issues, details.size());
     auto r = options_.query->validate_query(parsed.params, options_.query_limits,
@@ -170,7 +179,7 @@ asio::awaitable<response> validate::handle(request& req, context& ctx, next_hand
   if (body_failed || query_failed) {
     if (body_failed) counters_.add(invalid_body);
     if (query_failed) counters_.add(invalid_query);
-    co_return ctx.error(req, http::status::bad_request, "Validation failed", &details);
+    return ctx.error(req, http::status::bad_request, "Validation failed", &details);
   }
 
   // The handler sees the validated values, never the raw body.
@@ -180,7 +189,7 @@ asio::awaitable<response> validate::handle(request& req, context& ctx, next_hand
   }
   if (query_value) ctx.query = std::move(query_value);
   counters_.add(passed);
-  co_return co_await next(req, ctx);
+  return std::nullopt;
 }
 
 }  // namespace portcullis

@@ -1,6 +1,7 @@
 #include "portcullis/versioning.hpp"
 
 #include "portcullis/detail/ascii.hpp"
+#include "portcullis/detail/ready.hpp"
 #include "portcullis/errc.hpp"
 
 #include <algorithm>
@@ -78,6 +79,18 @@ void append_vary(response& res, std::string_view name) {
   v += ", ";
   v += name;
   res.set(http::field::vary, v);
+}
+
+// The rest of the chain's answer with a version's headers; `deprecated`
+// (the counters, when the version is deprecated) counts it as such.
+asio::awaitable<response> with_headers(
+    asio::awaitable<response> rest, const std::vector<std::pair<std::string, std::string>>& headers,
+    counter_set* deprecated, std::string_view vary) {
+  auto res = co_await std::move(rest);
+  if (deprecated != nullptr) deprecated->add(c_deprecated);
+  for (const auto& [name, value] : headers) res.insert(name, value);
+  if (!vary.empty()) append_vary(res, vary);
+  co_return res;
 }
 
 }  // namespace
@@ -187,6 +200,9 @@ response versioning::unknown(const request& req, const context& ctx) const {
   return res;
 }
 
+// No coroutine: a request whose version adds nothing to the answer (the
+// usual /v1/... path) passes on without a frame, and only with_headers()
+// waits for the answer to add the version's headers to it.
 asio::awaitable<response> versioning::handle(request& req, context& ctx, next_handler next) const {
   // Find what the request asks for.
   const compiled* chosen = nullptr;
@@ -194,7 +210,7 @@ asio::awaitable<response> versioning::handle(request& req, context& ctx, next_ha
     case version_source::path: {
       auto rest = ctx.path.substr(ctx.path.starts_with('/') ? 1 : 0);
       auto seg = rest.substr(0, rest.find('/'));
-      if (!looks_like_version(seg)) co_return co_await next(req, ctx);  // unversioned
+      if (!looks_like_version(seg)) return next(req, ctx);  // unversioned
       chosen = find(seg);
       break;
     }
@@ -204,14 +220,14 @@ asio::awaitable<response> versioning::handle(request& req, context& ctx, next_ha
       if (options_.source == version_source::header) {
         auto [first, last] = req.base().equal_range(options_.header);
         if (first != last) {
-          if (std::next(first) != last) co_return unknown(req, ctx);  // two: ambiguous
+          if (std::next(first) != last) return detail::ready(unknown(req, ctx));  // two: ambiguous
           asked = trim(first->value());
         }
       } else {
         asked = accept_parameter(req[http::field::accept], options_.parameter);
       }
       if (!asked || asked->empty()) {
-        if (options_.default_version.empty()) co_return unknown(req, ctx);
+        if (options_.default_version.empty()) return detail::ready(unknown(req, ctx));
         chosen = find(options_.default_version);
       } else {
         chosen = find(*asked);
@@ -219,17 +235,18 @@ asio::awaitable<response> versioning::handle(request& req, context& ctx, next_ha
       break;
     }
   }
-  if (chosen == nullptr) co_return unknown(req, ctx);
+  if (chosen == nullptr) return detail::ready(unknown(req, ctx));
 
   counters_.add(c_selected);
   ctx.api_version = chosen->version->name;
-  auto res = co_await next(req, ctx);
-
-  if (chosen->version->deprecated) counters_.add(c_deprecated);
-  for (const auto& [name, value] : chosen->headers) res.insert(name, value);
-  if (options_.source == version_source::header) append_vary(res, options_.header);
-  if (options_.source == version_source::media_type) append_vary(res, "Accept");
-  co_return res;
+  std::string_view vary;
+  if (options_.source == version_source::header) vary = options_.header;
+  if (options_.source == version_source::media_type) vary = "Accept";
+  // A version with nothing to add to the answer needs no frame around it.
+  if (chosen->headers.empty() && vary.empty() && !chosen->version->deprecated)
+    return next(req, ctx);
+  return with_headers(next(req, ctx), chosen->headers,
+                      chosen->version->deprecated ? &counters_ : nullptr, vary);
 }
 
 }  // namespace portcullis

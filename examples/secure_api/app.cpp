@@ -234,6 +234,82 @@ asio::awaitable<response> slow_handler(request& req, context& ctx) {
   co_return ok_json(req, http::status::ok, {{"slept_ms", *ms}});
 }
 
+// POST /auth/forgot-password (a plain function, as list_items below).
+response forgot_password(const request& req, context& ctx) {
+  response error;
+  if (!body_of(req, ctx, error)) return error;
+  // The same answer whether or not the account exists.
+  return ok_json(req, http::status::accepted,
+                 {{"status", "if the account exists, a reset link has been sent"}});
+}
+
+// PATCH /profile (a plain function, as list_items below).
+response update_profile(services& s, const request& req, context& ctx) {
+  response error;
+  auto body = body_of(req, ctx, error);
+  if (!body) return error;
+  auto u = s.users.find(ctx.who.subject);
+  if (!u) return ctx.error(req, http::status::not_found, "not found");
+  if (body->contains("name")) u->name = field(*body, "name");
+  if (body->contains("bio")) {
+    // Rich text: only what the strict allowlist keeps is stored.
+    static const portcullis::html_sanitizer bio{portcullis::html_sanitizer_options::strict()};
+    auto clean = bio.sanitize(field(*body, "bio"));
+    if (!clean)
+      return ctx.error(req, http::status::bad_request,
+                       std::string("bio: ") + std::string(clean.refusal_message()));
+    u->bio = std::move(clean.html);
+  }
+  if (body->contains("website")) u->website = field(*body, "website");
+  s.users.update(*u);
+  auto res = ok_json(req, http::status::ok, user_json(*u));
+  res.set(http::field::cache_control, "no-store");
+  return res;
+}
+
+// GET /items: a page of the catalogue. A plain function: the route's
+// coroutine frame stays small (every local of a coroutine lives in its
+// frame, and this one's json values would push it past Asio's recycling).
+response list_items(const request& req, const context& ctx) {
+  long page = 1, limit = 20;
+  if (ctx.query) {
+    page = ctx.query->value("page", 1L);
+    limit = ctx.query->value("limit", 20L);
+  } else {
+    auto p = query_number(ctx.raw_query, "page", 1);
+    auto l = query_number(ctx.raw_query, "limit", 20);
+    if (!p || !l || *p < 1 || *l < 1 || *l > 100)
+      return ctx.error(req, http::status::bad_request,
+                       "page must be 1 or more and limit from 1 to 100");
+    page = *p;
+    limit = *l;
+  }
+  // A fixed catalogue of 250 items; every third one is inactive.
+  // Filters (validated): active=true|false, ids[]=… (at most 100).
+  constexpr long catalogue = 250;
+  std::optional<bool> active;
+  std::set<long> ids;
+  if (ctx.query && ctx.query->contains("active")) active = (*ctx.query)["active"].get<bool>();
+  if (ctx.query && ctx.query->contains("ids"))
+    for (const auto& id : (*ctx.query)["ids"]) ids.insert(id.get<long>());
+  std::vector<long> matching;
+  for (long i = 1; i <= catalogue; ++i) {
+    if (active && (i % 3 != 0) != *active) continue;
+    if (!ids.empty() && !ids.count(i)) continue;
+    matching.push_back(i);
+  }
+  const long total = static_cast<long>(matching.size());
+  json items = json::array();
+  for (long n = (page - 1) * limit; n < std::min(total, page * limit); ++n)
+    items.push_back({{"id", matching[n]},
+                     {"name", "Item " + std::to_string(matching[n])},
+                     {"active", matching[n] % 3 != 0}});
+  json out = {{"page", page}, {"limit", limit}, {"total", total}, {"items", std::move(items)}};
+  if (active) out["active"] = *active;
+  if (!ids.empty()) out["ids"] = ids;
+  return ok_json(req, http::status::ok, out);
+}
+
 }  // namespace
 
 portcullis::chain build_app(services& s) {
@@ -441,11 +517,7 @@ portcullis::chain build_app(services& s) {
 
     b.route(http::verb::post, v + "/auth/forgot-password",
             [](request& req, context& ctx) -> asio::awaitable<response> {
-              response error;
-              if (!body_of(req, ctx, error)) co_return error;
-              // The same answer whether or not the account exists.
-              co_return ok_json(req, http::status::accepted,
-                                {{"status", "if the account exists, a reset link has been sent"}});
+              co_return forgot_password(req, ctx);
             },
             {.middleware = {limits.forgot, email_only}});
 
@@ -461,71 +533,13 @@ portcullis::chain build_app(services& s) {
 
     b.route(http::verb::patch, v + "/profile",
             [sp](request& req, context& ctx) -> asio::awaitable<response> {
-              response error;
-              auto body = body_of(req, ctx, error);
-              if (!body) co_return error;
-              auto u = sp->users.find(ctx.who.subject);
-              if (!u) co_return ctx.error(req, http::status::not_found, "not found");
-              if (body->contains("name")) u->name = field(*body, "name");
-              if (body->contains("bio")) {
-                // Rich text: only what the strict allowlist keeps is stored.
-                static const portcullis::html_sanitizer bio{
-                    portcullis::html_sanitizer_options::strict()};
-                auto clean = bio.sanitize(field(*body, "bio"));
-                if (!clean)
-                  co_return ctx.error(req, http::status::bad_request,
-                                      std::string("bio: ") + std::string(clean.refusal_message()));
-                u->bio = std::move(clean.html);
-              }
-              if (body->contains("website")) u->website = field(*body, "website");
-              sp->users.update(*u);
-              auto res = ok_json(req, http::status::ok, user_json(*u));
-              res.set(http::field::cache_control, "no-store");
-              co_return res;
+              co_return update_profile(*sp, req, ctx);
             },
             {.middleware = {signed_in, profile_patch}});
 
     b.route(http::verb::get, v + "/items",
             [](request& req, context& ctx) -> asio::awaitable<response> {
-              long page = 1, limit = 20;
-              if (ctx.query) {
-                page = ctx.query->value("page", 1L);
-                limit = ctx.query->value("limit", 20L);
-              } else {
-                auto p = query_number(ctx.raw_query, "page", 1);
-                auto l = query_number(ctx.raw_query, "limit", 20);
-                if (!p || !l || *p < 1 || *l < 1 || *l > 100)
-                  co_return ctx.error(req, http::status::bad_request,
-                                      "page must be 1 or more and limit from 1 to 100");
-                page = *p;
-                limit = *l;
-              }
-              // A fixed catalogue of 250 items; every third one is inactive.
-              // Filters (validated): active=true|false, ids[]=… (at most 100).
-              constexpr long catalogue = 250;
-              std::optional<bool> active;
-              std::set<long> ids;
-              if (ctx.query && ctx.query->contains("active"))
-                active = (*ctx.query)["active"].get<bool>();
-              if (ctx.query && ctx.query->contains("ids"))
-                for (const auto& id : (*ctx.query)["ids"]) ids.insert(id.get<long>());
-              std::vector<long> matching;
-              for (long i = 1; i <= catalogue; ++i) {
-                if (active && (i % 3 != 0) != *active) continue;
-                if (!ids.empty() && !ids.count(i)) continue;
-                matching.push_back(i);
-              }
-              const long total = static_cast<long>(matching.size());
-              json items = json::array();
-              for (long n = (page - 1) * limit; n < std::min(total, page * limit); ++n)
-                items.push_back({{"id", matching[n]},
-                                 {"name", "Item " + std::to_string(matching[n])},
-                                 {"active", matching[n] % 3 != 0}});
-              json out = {
-                  {"page", page}, {"limit", limit}, {"total", total}, {"items", std::move(items)}};
-              if (active) out["active"] = *active;
-              if (!ids.empty()) out["ids"] = ids;
-              co_return ok_json(req, http::status::ok, out);
+              co_return list_items(req, ctx);
             },
             {.middleware = {items_query}});
 

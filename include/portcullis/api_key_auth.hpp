@@ -199,6 +199,13 @@ class api_key_auth final : public middleware {
   const api_key_auth_options& options() const noexcept { return options_; }
 
  private:
+  // The part of handle() that waits for verify(), and the verdict's answer
+  // (a refusal, or nothing once ctx.who is set).
+  asio::awaitable<response> authenticate(request& req, context& ctx, next_handler next,
+                                         std::string_view key) const;
+  std::optional<response> admit(request& req, context& ctx, const api_key_verdict& verdict,
+                                std::string_view key) const;
+
   api_key_auth_options options_;
   std::shared_ptr<detail::api_key_cache> cache_;
   std::uint64_t subscription_ = 0;

@@ -88,6 +88,9 @@ class validate final : public middleware {
   };
 
  private:
+  // The whole check: a refusal, or nothing once ctx holds the values.
+  std::optional<response> check(request& req, context& ctx) const;
+
   validate_options options_;
   mutable counter_set counters_;
 };
