@@ -23,6 +23,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <cstring>
 #include <map>
@@ -88,7 +89,12 @@ struct request_reader::impl {
   read_options opt;
   request_parser parser;
 
-  // Bytes read but not yet parsed live in [begin, end) of storage.
+  // Bytes read but not yet parsed live in [begin, end) of buffer(): `small`
+  // while they fit, `storage` (header limit + 16 KiB) once a request needs
+  // more. storage is freed before each idle wait, so that an idle
+  // keep-alive connection holds `small` only, not the large buffer.
+  static constexpr std::size_t small_size = 2048;
+  std::array<char, small_size> small;
   std::unique_ptr<char[]> storage;
   std::size_t capacity = 0;
   std::size_t begin = 0;
@@ -105,22 +111,37 @@ struct request_reader::impl {
   bool stopped = false;
   bool waiting_idle = false;
 
-  std::string_view pending() const noexcept { return {storage.get() + begin, end - begin}; }
+  char* buffer() noexcept { return storage ? storage.get() : small.data(); }
+  const char* buffer() const noexcept { return storage ? storage.get() : small.data(); }
+  std::size_t buffer_size() const noexcept {
+    return storage ? capacity : std::min(capacity, small_size);
+  }
+
+  std::string_view pending() const noexcept { return {buffer() + begin, end - begin}; }
 
   void consume(std::size_t n) noexcept {
     begin += n;
     if (begin == end) begin = end = 0;
   }
 
-  // Space to read into, moving pending bytes to the front when needed.
+  // Space to read into: pending bytes move to the front when the buffer is
+  // full, and to storage when `small` is full of them.
   asio::mutable_buffer space() {
-    if (!storage) storage = std::make_unique<char[]>(capacity);
-    if (end == capacity && begin > 0) {
-      std::memmove(storage.get(), storage.get() + begin, end - begin);
+    if (end == buffer_size() && begin > 0) {
+      std::memmove(buffer(), buffer() + begin, end - begin);
       end -= begin;
       begin = 0;
     }
-    return {storage.get() + end, capacity - end};
+    if (end == buffer_size() && !storage && capacity > small_size) {
+      storage = std::make_unique<char[]>(capacity);
+      std::memcpy(storage.get(), small.data(), end);
+    }
+    return {buffer() + end, buffer_size() - end};
+  }
+
+  // Before an idle wait: nothing pending, so the large buffer can go.
+  void shrink() noexcept {
+    if (begin == end) storage.reset();
   }
 
   template <typename Stream>
@@ -228,6 +249,7 @@ asio::awaitable<read_result> request_reader::read(Stream& stream) {
   // Between requests: wait for a first byte within the idle timeout. A
   // pipelined request may already be waiting in the buffer.
   if (st.pending().empty()) {
+    st.shrink();
     st.arm(real_now() + st.opt.idle_timeout);
     st.waiting_idle = true;
     std::size_t n = co_await stream.async_read_some(st.space(), use_ec(ec));
@@ -338,8 +360,8 @@ asio::awaitable<void> request_reader::close(Stream& stream, bool linger) {
     // A peer that never sends one (most clients just close, and a hostile
     // one stays silent) would hold the connection for the whole write
     // timeout: the wait is capped, after which the socket is closed.
-    st.arm(real_now() + std::min<std::chrono::milliseconds>(st.opt.write_timeout,
-                                                            tls_close_notify_wait));
+    st.arm(real_now() +
+           std::min<std::chrono::milliseconds>(st.opt.write_timeout, tls_close_notify_wait));
     co_await stream.async_shutdown(use_ec(ec));
   } else {
     sock.shutdown(tcp::socket::shutdown_send, ec);

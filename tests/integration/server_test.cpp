@@ -281,6 +281,32 @@ TEST(server, keep_alive_pipelining_head_and_connection_close) {
   EXPECT_TRUE(old.closed());
 }
 
+// The reader holds a connection's bytes in a small buffer and moves them to
+// a large one only for a request that needs it, freeing that again before
+// the connection idles: requests on both sides of each move keep their
+// bytes and their order.
+TEST(server, requests_outgrowing_the_small_read_buffer_keep_their_bytes_and_order) {
+  running s;
+  raw_client client{s.port()};
+  const std::string upload = "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" +
+                             std::string(5000, 'u');
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    // In one burst: the upload's bytes arrive behind a small request.
+    ASSERT_TRUE(client.send(get("/items?n=1") + upload + get("/items?n=2")));
+    for (std::string expected : {"items n=1", "stored 5000", "items n=2"}) {
+      auto r = client.read();
+      ASSERT_TRUE(r);
+      EXPECT_EQ(r->body, expected);
+    }
+    // After the idle wait: a header alone larger than the small buffer.
+    ASSERT_TRUE(client.send(get("/items?n=3", "X-Pad: " + std::string(3000, 'p') + "\r\n")));
+    auto r = client.read();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "items n=3");
+  }
+}
+
 TEST(server, expect_continue_within_the_limit) {
   running s;
   raw_client client{s.port()};
