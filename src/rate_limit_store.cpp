@@ -72,6 +72,20 @@ std::uint64_t rate_policy::limit() const noexcept {
   }
 }
 
+// A splitmix-style mix: cheap, and no policy a user writes is adversarial.
+std::uint64_t rate_policy::make_fingerprint() const noexcept {
+  auto mix = [](std::uint64_t h, std::uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15 + (h << 6) + (h >> 2);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9;
+    return h ^ (h >> 29);
+  };
+  std::uint64_t h = mix(static_cast<std::uint64_t>(algorithm_) + 1, limit());
+  h = mix(h, static_cast<std::uint64_t>(window().count()));
+  h = mix(h, burst());
+  return h | 1;  // 0 is a fresh state's
+}
+
 nanoseconds rate_policy::emission_interval() const noexcept {
   if (rate_.count() == 0) return rate_.period();
   return nanoseconds{rate_.period().count() / static_cast<std::int64_t>(rate_.count())};
@@ -149,29 +163,22 @@ void rate_limit_store::release_prefix(std::string_view prefix) {
 namespace detail {
 namespace {
 
-void reset_for(rate_state& s, const rate_policy& p) {
-  s.fresh = false;
-  s.algorithm = p.algorithm();
-  s.limit = p.limit();
-  s.window = p.window().count();
-  s.burst = p.burst();
+void reset_for(rate_state& s, std::uint64_t id) {
+  s.policy = id;
   s.start = 0;
   s.count = 0;
   s.previous = 0;
   s.expires = 0;
-  s.log.clear();
-  s.log_head = 0;
-}
-
-bool same_policy(const rate_state& s, const rate_policy& p) {
-  return !s.fresh && s.algorithm == p.algorithm() && s.limit == p.limit() &&
-         s.window == p.window().count() && s.burst == p.burst();
+  if (s.log) {
+    s.log->entries.clear();
+    s.log->head = 0;
+  }
 }
 
 rate_decision fixed_window(rate_state& s, const rate_policy& p, std::uint64_t cost,
                            std::int64_t now, bool is_new) {
-  const std::int64_t w = s.window;
-  const std::uint64_t limit = s.limit;
+  const std::int64_t w = p.window().count();
+  const std::uint64_t limit = p.limit();
   if (is_new || now >= s.start + w) {
     s.start = now;
     s.count = 0;
@@ -189,25 +196,27 @@ rate_decision fixed_window(rate_state& s, const rate_policy& p, std::uint64_t co
   d.remaining = limit - s.count;
   d.reset = nanoseconds{s.count > 0 ? s.start + w - now : 0};
   s.expires = s.count > 0 ? s.start + w : now;
-  (void)p;
   return d;
 }
 
-rate_decision sliding_log(rate_state& s, std::uint64_t cost, std::int64_t now) {
-  const std::int64_t w = s.window;
-  const std::uint64_t limit = s.limit;
-  auto& log = s.log;
+rate_decision sliding_log(rate_state& s, const rate_policy& p, std::uint64_t cost,
+                          std::int64_t now) {
+  const std::int64_t w = p.window().count();
+  const std::uint64_t limit = p.limit();
+  if (!s.log) s.log = std::make_unique<rate_log>();
+  auto& log = s.log->entries;
+  auto& log_head = s.log->head;
   // Units counted at t count during [t, t + w). Expired entries are dropped
   // by moving the head; the dead prefix is compacted once it is half the
   // vector, so each entry is moved O(1) times on average.
-  auto first = log.begin() + s.log_head;
+  auto first = log.begin() + log_head;
   auto alive = std::upper_bound(first, log.end(), now - w);
-  s.log_head = static_cast<std::uint32_t>(alive - log.begin());
-  if (s.log_head > 32 && s.log_head * 2 > log.size()) {
+  log_head = static_cast<std::uint32_t>(alive - log.begin());
+  if (log_head > 32 && log_head * 2 > log.size()) {
     log.erase(log.begin(), alive);
-    s.log_head = 0;
+    log_head = 0;
   }
-  const std::size_t head = s.log_head;
+  const std::size_t head = log_head;
 
   rate_decision d;
   d.limit = limit;
@@ -230,9 +239,10 @@ rate_decision sliding_log(rate_state& s, std::uint64_t cost, std::int64_t now) {
   return d;
 }
 
-rate_decision sliding_counter(rate_state& s, std::uint64_t cost, std::int64_t now, bool is_new) {
-  const std::int64_t w = s.window;
-  const std::uint64_t limit = s.limit;
+rate_decision sliding_counter(rate_state& s, const rate_policy& p, std::uint64_t cost,
+                              std::int64_t now, bool is_new) {
+  const std::int64_t w = p.window().count();
+  const std::uint64_t limit = p.limit();
   if (is_new) {
     s.start = now;
   } else if (now >= s.start + w) {
@@ -276,7 +286,7 @@ rate_decision sliding_counter(rate_state& s, std::uint64_t cost, std::int64_t no
 rate_decision token_bucket(rate_state& s, const rate_policy& p, std::uint64_t cost,
                            std::int64_t now, bool is_new) {
   const std::int64_t t = p.emission_interval().count();
-  const std::uint64_t cap = s.burst;
+  const std::uint64_t cap = p.burst();
   if (is_new) {
     s.count = cap;
     s.start = now;
@@ -315,7 +325,7 @@ rate_decision token_bucket(rate_state& s, const rate_policy& p, std::uint64_t co
 rate_decision gcra(rate_state& s, const rate_policy& p, std::uint64_t cost, std::int64_t now,
                    bool is_new) {
   const std::int64_t t = p.emission_interval().count();
-  const std::uint64_t burst = s.burst;
+  const std::uint64_t burst = p.burst();
   const std::int64_t tau = t * static_cast<std::int64_t>(burst);
   const std::int64_t tat = is_new ? now : std::max(s.start, now);
 
@@ -347,15 +357,16 @@ rate_decision apply_consume(rate_state& s, const rate_policy& p, std::uint64_t c
                             std::int64_t now) {
   // A fresh key, a key whose state has expired, or one last used under
   // another policy, starts afresh.
-  const bool is_new = !same_policy(s, p) || now >= s.expires;
-  if (is_new) reset_for(s, p);
+  const std::uint64_t id = p.fingerprint();
+  const bool is_new = s.policy != id || now >= s.expires;
+  if (is_new) reset_for(s, id);
   switch (p.algorithm()) {
     case rate_algorithm::fixed_window:
       return fixed_window(s, p, cost, now, is_new);
     case rate_algorithm::sliding_window_log:
-      return sliding_log(s, cost, now);
+      return sliding_log(s, p, cost, now);
     case rate_algorithm::sliding_window_counter:
-      return sliding_counter(s, cost, now, is_new);
+      return sliding_counter(s, p, cost, now, is_new);
     case rate_algorithm::token_bucket:
       return token_bucket(s, p, cost, now, is_new);
     case rate_algorithm::gcra:
@@ -366,8 +377,8 @@ rate_decision apply_consume(rate_state& s, const rate_policy& p, std::uint64_t c
 
 void apply_refund(rate_state& s, const rate_policy& p, std::uint64_t cost,
                   const rate_decision& taken, std::int64_t now) {
-  if (!taken.allowed || cost == 0 || !same_policy(s, p) || now >= s.expires) return;
-  const std::int64_t w = s.window;
+  if (!taken.allowed || cost == 0 || s.policy != p.fingerprint() || now >= s.expires) return;
+  const std::int64_t w = p.window().count();
   switch (p.algorithm()) {
     case rate_algorithm::fixed_window:
       // Only into the window the units were taken from, and only while it lasts.
@@ -378,10 +389,12 @@ void apply_refund(rate_state& s, const rate_policy& p, std::uint64_t cost,
       break;
     case rate_algorithm::sliding_window_log: {
       if (taken.stamp + w <= now) break;  // those entries have left already
-      auto [lo, hi] = std::equal_range(s.log.begin() + s.log_head, s.log.end(), taken.stamp);
+      if (!s.log) break;
+      auto& log = s.log->entries;
+      auto [lo, hi] = std::equal_range(log.begin() + s.log->head, log.end(), taken.stamp);
       const auto n = std::min<std::ptrdiff_t>(static_cast<std::ptrdiff_t>(cost), hi - lo);
-      s.log.erase(hi - n, hi);
-      s.expires = s.log.size() == s.log_head ? now : s.log.back() + w;
+      log.erase(hi - n, hi);
+      s.expires = log.size() == s.log->head ? now : log.back() + w;
       break;
     }
     case rate_algorithm::token_bucket: {
@@ -389,19 +402,20 @@ void apply_refund(rate_state& s, const rate_policy& p, std::uint64_t cost,
       // was taken; the rest the bucket has already regained.
       const std::int64_t t = p.emission_interval().count();
       const std::uint64_t earned = static_cast<std::uint64_t>((now - taken.stamp + t - 1) / t);
-      const std::uint64_t back = std::min(cost, s.burst);
+      const std::uint64_t back = std::min(cost, p.burst());
       if (back <= earned) break;
       const std::int64_t n = (now - s.start) / t;
       if (n > 0) {
         s.count =
-            static_cast<std::uint64_t>(std::min<i128>(s.burst, static_cast<i128>(s.count) + n));
+            static_cast<std::uint64_t>(std::min<i128>(p.burst(), static_cast<i128>(s.count) + n));
         s.start += n * t;
       }
-      s.count = std::min<std::uint64_t>(s.burst, s.count + (back - earned));
-      if (s.count >= s.burst) s.start = now;
+      s.count = std::min<std::uint64_t>(p.burst(), s.count + (back - earned));
+      if (s.count >= p.burst()) s.start = now;
       const std::int64_t to_full =
-          s.count >= s.burst ? 0
-                             : static_cast<std::int64_t>(s.burst - s.count) * t - (now - s.start);
+          s.count >= p.burst()
+              ? 0
+              : static_cast<std::int64_t>(p.burst() - s.count) * t - (now - s.start);
       s.expires = now + to_full;
       break;
     }
@@ -411,7 +425,7 @@ void apply_refund(rate_state& s, const rate_policy& p, std::uint64_t cost,
       const std::int64_t t = p.emission_interval().count();
       if (taken.stamp <= now) break;
       const auto outstanding = static_cast<std::uint64_t>((taken.stamp - now) / t);
-      const auto back = static_cast<std::int64_t>(std::min({cost, s.burst, outstanding}));
+      const auto back = static_cast<std::int64_t>(std::min({cost, p.burst(), outstanding}));
       s.start = std::max(now, s.start - back * t);
       s.expires = s.start;
       break;

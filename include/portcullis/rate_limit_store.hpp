@@ -165,6 +165,7 @@ class rate_policy {
   rate_policy with_burst(std::uint64_t units) const {
     rate_policy p = *this;
     p.burst_ = units;
+    p.fingerprint_ = p.make_fingerprint();
     return p;
   }
 
@@ -195,13 +196,22 @@ class rate_policy {
   /// "fixed_window 100 per 15m", "gcra 10 per 1s burst 20".
   std::string to_string() const;
 
+  /// A 64-bit digest of the algorithm, limit, window and burst; never 0.
+  /// Stores keep it beside a key's state to notice the key used under
+  /// another policy (which then starts afresh). Two different policies
+  /// share a fingerprint with a chance of 2^-64.
+  std::uint64_t fingerprint() const noexcept { return fingerprint_; }
+
   friend bool operator==(const rate_policy&, const rate_policy&) = default;
 
  private:
-  rate_policy(rate_algorithm a, rate r) : algorithm_(a), rate_(r) {}
+  rate_policy(rate_algorithm a, rate r)
+      : algorithm_(a), rate_(r), fingerprint_(make_fingerprint()) {}
+  std::uint64_t make_fingerprint() const noexcept;
   rate_algorithm algorithm_;
   rate rate_;
   std::uint64_t burst_ = 0;
+  std::uint64_t fingerprint_ = 0;
 };
 
 /// The answer to one consume(). A value: a denial is not an error.

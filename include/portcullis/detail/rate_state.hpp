@@ -9,29 +9,37 @@
 #include "portcullis/rate_limit_store.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace portcullis::detail {
 
-/// One key's state. Field meanings depend on the algorithm:
+/// The timestamps of sliding_window_log, kept out of line: only that
+/// algorithm needs them, and every other state stays 48 bytes.
+struct rate_log {
+  std::vector<std::int64_t> entries;  // live entries are entries[head..],
+  std::uint32_t head = 0;             // ascending; the dead prefix is
+                                      // compacted when it is half the vector
+};
+
+/// One key's state, 48 bytes. Field meanings depend on the algorithm:
 ///  fixed_window            start = window start, count = units counted
-///  sliding_window_log      log = timestamps of counted units, ascending
+///  sliding_window_log      log = timestamps of counted units
 ///  sliding_window_counter  start = current window start, count = current,
 ///                          previous = previous window's count
 ///  token_bucket            start = last refill instant, count = tokens
 ///  gcra                    start = theoretical arrival time (TAT)
+/// `policy` is a 64-bit fingerprint of the policy that made the state
+/// (algorithm, limit, window, burst; never 0): a key used under another
+/// policy starts afresh. Two different policies sharing a fingerprint
+/// (chance 2^-64 per pair) would share the key's state.
 struct rate_state {
-  bool fresh = true;
-  rate_algorithm algorithm = rate_algorithm::fixed_window;
-  std::uint64_t limit = 0;  // policy snapshot: a changed policy starts afresh
-  std::int64_t window = 0;
-  std::uint64_t burst = 0;
+  std::uint64_t policy = 0;  // 0: fresh, never used
   std::int64_t start = 0;
   std::uint64_t count = 0;
   std::uint64_t previous = 0;
-  std::int64_t expires = 0;       // from then on the state equals a fresh one
-  std::vector<std::int64_t> log;  // live entries are log[log_head..]; the
-  std::uint32_t log_head = 0;     // dead prefix is compacted when it is half
+  std::int64_t expires = 0;  // from then on the state equals a fresh one
+  std::unique_ptr<rate_log> log;
 };
 
 /// Applies one consume of `cost` units at `now` (nanoseconds).
