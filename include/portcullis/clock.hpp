@@ -34,6 +34,23 @@ class clock {
 /// The process-wide real clock (steady and system clocks of the OS).
 const clock& system_clock() noexcept;
 
+/// The real clock read at the kernel's tick instead of the nanosecond
+/// (CLOCK_MONOTONIC_COARSE): a few ns a read where system_clock() costs
+/// 20-30 ns on a virtual machine, which is a third of a memory-store
+/// decision. Its time is system_clock()'s as of the last tick, so the two
+/// may be mixed; `coarse_clock_resolution()` says the tick (4 ms on
+/// Debian's kernels, HZ=250), and a late tick on a busy virtual machine
+/// lets it trail further (5 ms seen). The cost: decisions within one tick
+/// see the same instant, so a window may open or close up to one tick late,
+/// and token_bucket / gcra earn units back in steps of a tick (a rate above
+/// one unit per tick then arrives in small bursts, its average unchanged).
+/// Fit for limits over seconds and longer; keep system_clock() for limits
+/// of many requests per second. wall_now() is the system clock's.
+const clock& coarse_system_clock() noexcept;
+
+/// The resolution of coarse_system_clock() (the kernel's tick).
+std::chrono::nanoseconds coarse_clock_resolution() noexcept;
+
 /// A clock that moves only when told. Starts at an arbitrary fixed point, so
 /// that no test depends on the real time. Thread-safe.
 class manual_clock final : public clock {
