@@ -87,7 +87,7 @@ std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
     portcullis::redis_store_options o;
     o.server = portcullis::redis_options::parse_url(c.redis_url);
     if (!c.redis_prefix.empty()) o.prefix = c.redis_prefix;
-    (void)log;
+    o.server.log = log;  // lost and regained connections, throttled
     return std::make_shared<portcullis::redis_rate_limit_store>(std::move(o));
 #else
     (void)log;

@@ -2,12 +2,12 @@
 // The quotas come from the configuration ("rate_limits", config.hpp); these
 // are the defaults:
 //
-//   every route but health    100 per 15 minutes per client IP
+//   every other route         100 per 15 minutes per client IP
 //   POST /auth/login            5 per 15 minutes per IP + email (failures only)
 //   POST /auth/forgot-password  3 per hour per IP
 //   API keys by tier          free 10/min, pro 100/min, enterprise 1000/min,
 //                             keyed by the key's owner and tier
-//   GET /health, /v1/health   never limited
+//   GET /health, /metrics     never limited (and their /v1 twins)
 //
 // app.cpp installs them:
 //
@@ -45,8 +45,13 @@ inline rate_limits make_rate_limits(std::shared_ptr<portcullis::rate_limit_store
                                     portcullis::logger log = {}) {
   using namespace portcullis;
   auto per = [](const limit_setting& s) { return rate::per(s.limit, s.window); };
-  auto not_health = [](const request& req, const context& ctx) {
-    return req.method() == http::verb::get && (ctx.path == "/health" || ctx.path == "/v1/health");
+  // Health checks and metric scrapes are never counted: a scraper must not
+  // spend a client's quota, and both must answer while the store is down
+  // under "closed" (/metrics is loopback-only by its own middleware).
+  auto unlimited = [](const request& req, const context& ctx) {
+    return req.method() == http::verb::get &&
+           (ctx.path == "/health" || ctx.path == "/v1/health" || ctx.path == "/metrics" ||
+            ctx.path == "/v1/metrics");
   };
   rate_limits out;
   out.api = std::make_shared<rate_limit>(rate_limit_options{
@@ -54,7 +59,7 @@ inline rate_limits make_rate_limits(std::shared_ptr<portcullis::rate_limit_store
       .policy = rate_policy::fixed_window(per(quotas.api)),
       .store = store,
       .key = rate_key::client_ip(),
-      .skip = not_health,
+      .skip = unlimited,
       .on_store_error = on_error,
       .log = log,
   });
