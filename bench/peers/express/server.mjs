@@ -238,9 +238,11 @@ const limiter = (name, options) => rateLimit({
   ...options,
 });
 
-const isHealth = (req) =>
-  req.method === 'GET' && (req.path === '/health' || req.path === '/v1/health');
-const apiLimit = limiter('api', { skip: isHealth });
+// As in the reference server: health checks and metric scrapes are never counted.
+const unlimited = (req) =>
+  req.method === 'GET' &&
+  ['/health', '/v1/health', '/metrics', '/v1/metrics'].includes(req.path);
+const apiLimit = limiter('api', { skip: unlimited });
 const loginLimit = limiter('login', {
   skipSuccessfulRequests: true,
   keyGenerator: (req) => `${ipKeyGenerator(req.ip)}:${String(req.body?.email ?? '')}`,
