@@ -193,7 +193,6 @@ struct memory_rate_limit_store::impl {
     // without a tombstone. The hand, if it stood at i, now stands on the key
     // that moved into i (or on an empty slot): nothing is skipped.
     void erase_at(std::size_t i) noexcept {
-      slots[i].state = {};
       for (std::size_t j = next(i);; j = next(j)) {
         if (slots[j].empty()) break;
         const std::size_t h = home(slots[j].lo, size);
@@ -205,6 +204,8 @@ struct memory_rate_limit_store::impl {
         slots[i].state = std::move(slots[j].state);
         i = j;
       }
+      // The last hole: empty, and any state left in it (the erased key's,
+      // or a moved-from one) reset, which frees a sliding log.
       slots[i].lo = slots[i].hi = 0;
       slots[i].state = {};
       --used;

@@ -16,10 +16,11 @@ namespace portcullis::detail {
 
 /// The timestamps of sliding_window_log, kept out of line: only that
 /// algorithm needs them, and every other state stays 48 bytes.
+/// Live entries are entries[head..], ascending; the dead prefix is compacted
+/// once it is half the vector.
 struct rate_log {
-  std::vector<std::int64_t> entries;  // live entries are entries[head..],
-  std::uint32_t head = 0;             // ascending; the dead prefix is
-                                      // compacted when it is half the vector
+  std::vector<std::int64_t> entries;
+  std::uint32_t head = 0;
 };
 
 /// One key's state, 48 bytes. Field meanings depend on the algorithm:
