@@ -42,6 +42,19 @@ install_npm() {
   command -v npm >/dev/null 2>&1 || install_packages npm
 }
 
+# npm, then the packages of the browser and peer suites from their lock
+# files (scripts/test and scripts/check both run those suites).
+install_node_packages() {
+  install_npm
+  local dir
+  for dir in tests/browser bench/peers/express; do
+    if [ -f "$PORTCULLIS_ROOT/$dir/package-lock.json" ] && [ ! -d "$PORTCULLIS_ROOT/$dir/node_modules" ]; then
+      log "npm ci in $dir"
+      (cd "$PORTCULLIS_ROOT/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+  done
+}
+
 # Configures and builds into $1 (default build/) with -j2.
 build_tree() {
   local dir=${1:-$PORTCULLIS_ROOT/build}
