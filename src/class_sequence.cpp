@@ -185,19 +185,37 @@ std::optional<class_sequence> class_sequence::compile(std::string_view pattern) 
   return seq;
 }
 
-void class_sequence::skip_optional(std::uint64_t& state) const noexcept {
-  // After position i, an optional position i + 1 may be passed over, and
-  // so on along a run of them.
-  for (;;) {
-    const std::uint64_t next = state | ((state << 1) & optional_);
-    if (next == state) return;
-    state = next;
-  }
+namespace {
+
+// The optional positions, as their runs: `all` of them, the position
+// `before` each run (the first position one down) and the `last` of each.
+struct optional_runs {
+  std::uint64_t all, before, last;
+  explicit optional_runs(std::uint64_t optional) noexcept
+      : all(optional),
+        before((optional & ~(optional << 1)) >> 1),
+        last(optional & ~(optional >> 1)) {}
+};
+
+// `state` with every position it may pass over added: after position i,
+// an optional position i + 1 may be left out, and so on along a run of
+// them. One subtraction does it for every run, where a loop took a step
+// per position. Take the state with each run's `last` bit set, so that no
+// borrow leaves a run, and subtract the `before` bits: in each run this
+// changes the bits from `before` up to the lowest live one at or above it,
+// and none above. The run's bits above that live one are the ones it
+// reaches, so they are the run's bits left as they were (all of the run
+// when `before` itself is live: then only that bit changes).
+std::uint64_t close_over(std::uint64_t state, const optional_runs& runs) noexcept {
+  const std::uint64_t marked = state | runs.last;
+  return state | (runs.all & ~((marked - runs.before) ^ marked));
 }
 
+}  // namespace
+
 bool class_sequence::full_match(std::string_view text) const noexcept {
-  std::uint64_t state = 1;
-  skip_optional(state);
+  const optional_runs runs(optional_);
+  std::uint64_t state = close_over(1, runs);
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     if (c >= fills_.size()) return false;
@@ -205,7 +223,7 @@ bool class_sequence::full_match(std::string_view text) const noexcept {
     // repeats, when the byte is in that position's class.
     state = ((state << 1) | (state & repeats_)) & fills_[c];
     if (state == 0) return false;
-    skip_optional(state);
+    state = close_over(state, runs);
   }
   return (state >> positions_) & 1;
 }

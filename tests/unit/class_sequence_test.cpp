@@ -38,6 +38,12 @@ const std::vector<accepted>& accepted_patterns() {
       {"a*a*a*b", "aaaab"},
       {"[ab]{0,5}[bc]{0,5}c", "abbbbbbcc"},
       {"#! %&'/:;<=>@_`~,\"", "#! %&'/:;<=>@_`~,\""},
+      // Runs of optional positions that may be passed over: several, next
+      // to each other or one position apart, at the start and at the end,
+      // and one that reaches the 63rd (last) position.
+      {"a?b?xc?y?z?", "bxz"},
+      {"x?[0-9]{0,2}y[a-z]{1,3}", "5yab"},
+      {"[ab]{1,63}", "ab"},
   };
   return p;
 }

@@ -49,8 +49,6 @@ class class_sequence {
 
   // Bit 0 is the start, before any position; bit i (1..63) is "position i
   // was the last one filled".
-  void skip_optional(std::uint64_t& state) const noexcept;
-
   std::array<std::uint64_t, 128> fills_{};  // per byte: the positions it may fill
   std::uint64_t optional_ = 0;              // positions that may be left out
   std::uint64_t repeats_ = 0;               // positions that may take more bytes
