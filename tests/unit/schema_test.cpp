@@ -93,6 +93,25 @@ TEST(schema, code_points_are_counted_at_every_length_and_alignment) {
   }
 }
 
+// A string has no more code points than bytes, so bounds its bytes settle
+// are not counted; the answer is the count's all the same, for any bytes.
+TEST(schema, lengths_settled_by_bytes_match_the_count) {
+  ok_value(schema::string().max(3), "ééé");  // 6 bytes, 3 code points: counted
+  expect_code(schema::string().max(2), "ééé", "too_big");
+  ok_value(schema::string().max(6), "ééé");                  // within by bytes alone
+  expect_code(schema::string().min(4), "abc", "too_small");  // short by bytes alone
+  expect_code(schema::string().min(4), "ééé", "too_small");  // enough bytes, too few points
+  ok_value(schema::string().min(0).max(0), "");
+  // Not UTF-8, as a json value built in C++ may be (validated directly:
+  // the helpers' dump() throws on it): three continuation bytes are no
+  // code point at all.
+  const json continuations = std::string("\x80\x80\x80");
+  auto none = schema::string().min(1).validate(continuations);
+  ASSERT_EQ(none.issues.size(), 1u);
+  EXPECT_EQ(none.issues[0].code, "too_small");
+  EXPECT_TRUE(schema::string().max(1).validate(continuations).ok());
+}
+
 TEST(schema, string_formats) {
   auto email = schema::string().email();
   for (auto good : {"a@example.com", "first.last+tag@sub.example.org", "x_y-z@a-b.co"})
@@ -104,6 +123,24 @@ TEST(schema, string_formats) {
     EXPECT_EQ(i.code, "invalid_format") << bad;
     EXPECT_EQ(i.params.at("format"), "email") << bad;
   }
+
+  // The limits of each part, and a second '@'.
+  const std::string label63(63, 'b'), local64(64, 'a');
+  std::string host253;
+  for (int i = 0; i < 49; ++i) host253 += "abcd.";
+  host253 += "abcde.io";
+  ASSERT_EQ(host253.size(), 253u);
+  for (const std::string& good :
+       std::vector<std::string>{local64 + "@example.com", "a@" + label63 + ".com", "a@" + host253,
+                                "A-B.c!#$%&'*+/=?^_`{|}~@x-y.Example.ORG", "a@b-c.de"})
+    ok_value(email, good);
+  for (const std::string& bad : std::vector<std::string>{
+           "a" + local64 + "@example.com", "a@" + label63 + "b.com", "a@x" + host253,
+           "a@b@example.com", "a@example.com@", "@", "a@example.co-", "a@example-.com",
+           "a@.example.com", "a@example.com.", "a@ex.c", "a@example.c-m", "a.@b.co",
+           std::string("a@b.c\0o", 7)})
+    expect_code(email, bad, "invalid_format");
+  EXPECT_FALSE(email.validate(std::string("a@b.co\x80")).ok());
 
   auto url = schema::string().url();
   for (auto good : {"https://example.com", "http://example.com:8080/a?b=c#d", "HTTPS://EX.com/"})
@@ -168,6 +205,20 @@ TEST(schema, numbers) {
   EXPECT_EQ(i.params.at("divisor"), 0.1);
   expect_code(schema::integer().multiple_of(5), 12, "not_multiple_of");
   ok_value(schema::integer().multiple_of(5), -15);
+}
+
+// Numbers of each json type (signed, unsigned, float) read as their value.
+TEST(schema, numbers_of_every_json_type) {
+  auto n = schema::number().min(-5).max(1e19);
+  ok_value(n, -5);
+  expect_code(n, -6, "too_small");
+  ok_value(n, 10000000000000000000ULL);
+  expect_code(n, UINT64_MAX, "too_big");
+  ok_value(n, -4.5);
+  expect_code(schema::integer().min(-5), -6, "too_small");
+  ok_value(schema::integer().max(5), 5U);
+  expect_code(schema::integer().max(5), 6U, "too_big");
+  expect_code(schema::uint64().max(1e19), UINT64_MAX, "too_big");
 }
 
 TEST(schema, integers_fit_their_type_exactly) {
@@ -236,6 +287,29 @@ TEST(schema, objects_strip_strict_passthrough) {
   EXPECT_EQ(r.issues[0].field, "a");
   EXPECT_EQ(r.issues[0].code, "invalid_type");
   EXPECT_EQ(r.issues[0].params.at("received"), "undefined");
+}
+
+// Field names are matched against the object's keys by whole words first:
+// keys of every length up to 20 bytes, equal, and different in their first,
+// middle or last byte.
+TEST(schema, object_keys_match_at_every_length) {
+  for (std::size_t size = 1; size <= 20; ++size) {
+    std::string key;
+    for (std::size_t i = 0; i < size; ++i) key += static_cast<char>('a' + i % 26);
+    auto o = schema::object({{key, schema::integer()}}).strict();
+    EXPECT_EQ(ok_value(o, {{key, 1}}), json({{key, 1}})) << key;
+    for (std::size_t at : {std::size_t{0}, size / 2, size - 1}) {
+      std::string other = key;
+      other[at] = '\xff';
+      auto r = o.validate({{other, 1}});
+      ASSERT_EQ(r.issues.size(), 2u) << other;
+      EXPECT_EQ(r.issues[0].field, key);
+      EXPECT_EQ(r.issues[0].params.at("received"), "undefined");
+      EXPECT_EQ(r.issues[1].code, "unrecognized_keys");
+    }
+    auto longer = o.validate({{key + "a", 1}});
+    EXPECT_EQ(longer.issues.size(), 2u) << key;
+  }
 }
 
 TEST(schema, every_issue_with_its_path) {
