@@ -6,66 +6,20 @@
 //
 //   ./build/bench/validation_bench --benchmark_repetitions=10 \
 //       --benchmark_report_aggregates_only=true
+#include "validation/schemas.hpp"
+
 #include "portcullis/json_body.hpp"
 #include "portcullis/query_string.hpp"
 #include "portcullis/schema.hpp"
 
 #include <benchmark/benchmark.h>
 
-#include <fstream>
-#include <map>
-#include <stdexcept>
-
 namespace {
 
 using portcullis::schema;
 using json = nlohmann::json;
-
-const json& payloads() {
-  static const json p = [] {
-    std::ifstream in(PORTCULLIS_BENCH_PAYLOADS);
-    if (!in) throw std::runtime_error("cannot open " PORTCULLIS_BENCH_PAYLOADS);
-    return json::parse(in);
-  }();
-  return p;
-}
-
-// The same schemas as bench.mjs, written with portcullis.
-const std::map<std::string, schema>& schemas() {
-  static const std::map<std::string, schema> s = {
-      {"user", schema::object({
-                   {"email", schema::string().email().max(255)},
-                   {"password", schema::string().min(12).max(128)},
-                   {"name", schema::string().min(1).max(100).optional()},
-               })},
-      {"five", schema::object({
-                   {"id", schema::integer().min(1)},
-                   {"name", schema::string().min(1).max(100)},
-                   {"email", schema::string().email()},
-                   {"age", schema::integer().min(0).max(150)},
-                   {"active", schema::boolean()},
-               })},
-      {"order",
-       schema::object({
-           {"customer", schema::string().email()},
-           {"note", schema::string().max(500).optional()},
-           {"items", schema::array(schema::object({
-                                       {"sku", schema::string().regex("[A-Z]{3}-[0-9]{1,6}")},
-                                       {"qty", schema::integer().min(1).max(1000)},
-                                       {"price", schema::number().nonnegative()},
-                                   }))
-                         .min(1)
-                         .max(100)},
-       })},
-      {"items", schema::object({
-                    {"page", schema::integer().min(1).default_value(1)},
-                    {"limit", schema::integer().min(1).max(100).default_value(20)},
-                    {"sort", schema::enumeration({"asc", "desc"}).optional()},
-                    {"q", schema::string().max(100).optional()},
-                })},
-  };
-  return s;
-}
+using validation_bench::payloads;
+using validation_bench::schemas;
 
 std::string text_of(const std::string& key) {
   return payloads().at(key).dump();
