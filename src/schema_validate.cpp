@@ -765,6 +765,26 @@ bool run_integer(const schema_node& n, json& v, run_state& st) {
   return ok;
 }
 
+// An element or a field: a plain scalar (no null, coercion or refinement
+// to handle first) is checked here, as run() would check it, without the
+// call to run(), whose entry, dispatch and exit cost about 15 instructions
+// per field (callgrind; 6 % of validating the five-field object).
+[[gnu::always_inline]] inline bool run_child(const schema_node& n, json& v, run_state& st) {
+  if (!n.coerce && !n.nullable && n.refinements.empty()) {
+    switch (n.kind) {
+      case schema_kind::string:
+        return run_string(n, v, st);
+      case schema_kind::integer:
+        return run_integer(n, v, st);
+      case schema_kind::number:
+        return run_number(n, v, st);
+      default:
+        break;
+    }
+  }
+  return run(n, v, st);
+}
+
 bool run_array(const schema_node& n, json& v, run_state& st) {
   if (!v.is_array()) {
     invalid_type(st, n, type_of(v));
@@ -784,7 +804,7 @@ bool run_array(const schema_node& n, json& v, run_state& st) {
   }
   for (std::size_t i = 0; i < arr.size() && !st.full(); ++i) {
     scoped_segment at(st, i);
-    ok = run(*n.element, arr[i], st) && ok;
+    ok = run_child(*n.element, arr[i], st) && ok;
   }
   if (ok && n.unique && arr.size() > 1) {
     std::vector<std::size_t> order(arr.size());
@@ -930,7 +950,7 @@ bool run_object(const schema_node& n, json& v, run_state& st) {
       ++fi;
     } else {
       scoped_segment at(st, std::string_view(n.fields[fi].key));
-      ok = run(*n.fields[fi].schema, it->second, st) && ok;
+      ok = run_child(*n.fields[fi].schema, it->second, st) && ok;
       ++it;
       ++fi;
     }
