@@ -71,12 +71,7 @@ bool is_scope(std::string_view s) noexcept {
 }
 
 using detail::iequals;
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_ows;
 
 // The value of `name` in a raw query string, undecoded: keys contain only
 // [A-Za-z0-9_], so a percent-encoded one is not a key anyway.
@@ -506,11 +501,11 @@ asio::awaitable<response> api_key_auth::handle(request& req, context& ctx,
 
   // Where the key is: X-API-Key, Authorization: Bearer, or (opt-in) the query.
   std::optional<std::string_view> header_key, bearer_key;
-  if (auto it = req.find("X-API-Key"); it != req.end()) header_key = trim(it->value());
+  if (auto it = req.find("X-API-Key"); it != req.end()) header_key = trim_ows(it->value());
   if (auto it = req.find(http::field::authorization); it != req.end()) {
-    auto v = trim(it->value());
+    auto v = trim_ows(it->value());
     if (v.size() > 7 && iequals(v.substr(0, 7), "bearer ")) {
-      auto token = trim(v.substr(7));
+      auto token = trim_ows(v.substr(7));
       // With `optional`, a bearer token of another kind (a session token)
       // is left to whoever handles it.
       if (!options_.optional || token.starts_with(options_.format.prefix)) bearer_key = token;

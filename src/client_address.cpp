@@ -8,17 +8,8 @@
 namespace portcullis {
 namespace {
 
-constexpr bool is_space(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 using detail::iequals;
+using detail::trim_ows;
 
 // True when every quoted string of `value` is closed (RFC 9110 §5.6.4: a
 // backslash inside one escapes the next character).
@@ -63,7 +54,7 @@ class right_elements {
         if (c == '"' && quotes) quoted = !quoted;
         if (c != ',' || quoted) continue;
       }
-      push(trim(value.substr(start, i - start)));
+      push(trim_ows(value.substr(start, i - start)));
       start = i + 1;
     }
   }
@@ -92,12 +83,12 @@ class right_elements {
 std::string_view forwarded_param(std::string_view element, std::string_view name) {
   while (!element.empty()) {
     auto semi = element.find(';');
-    auto pair = trim(element.substr(0, semi));
+    auto pair = trim_ows(element.substr(0, semi));
     element = semi == std::string_view::npos ? std::string_view{} : element.substr(semi + 1);
     auto eq = pair.find('=');
     if (eq == std::string_view::npos) continue;
-    if (!iequals(trim(pair.substr(0, eq)), name)) continue;
-    auto v = trim(pair.substr(eq + 1));
+    if (!iequals(trim_ows(pair.substr(0, eq)), name)) continue;
+    auto v = trim_ows(pair.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     return v;
   }
@@ -109,7 +100,7 @@ std::string_view forwarded_param(std::string_view element, std::string_view name
 namespace detail {
 
 std::optional<ip_address> parse_hop(std::string_view hop) noexcept {
-  hop = trim(hop);
+  hop = trim_ows(hop);
   if (hop.empty() || hop.size() > 64) return std::nullopt;
   if (hop.front() == '[') {
     // "[v6]" or "[v6]:port"

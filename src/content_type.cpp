@@ -13,12 +13,7 @@ namespace {
 using detail::iequals;
 using detail::is_token;
 using detail::to_ascii_lower;
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_ows;
 
 bool has_body(const request& req) {
   if (!req.body().empty()) return true;
@@ -33,7 +28,7 @@ enum ce_counter : std::size_t { e_passed, e_decoded, e_refused, e_too_large, e_c
 }  // namespace
 
 std::string media_type_of(std::string_view content_type) {
-  auto main = trim(content_type.substr(0, content_type.find(';')));
+  auto main = trim_ows(content_type.substr(0, content_type.find(';')));
   auto slash = main.find('/');
   if (slash == std::string_view::npos) return {};
   auto type = main.substr(0, slash);
@@ -51,7 +46,7 @@ std::optional<std::string> media_type_parameter(std::string_view content_type,
   while (i < ct.size()) {
     auto eq = ct.find('=', i);
     if (eq == std::string_view::npos) return std::nullopt;
-    auto key = trim(ct.substr(i, eq - i));
+    auto key = trim_ows(ct.substr(i, eq - i));
     i = eq + 1;
     std::string value;
     const bool quoted = i < ct.size() && ct[i] == '"';
@@ -72,7 +67,7 @@ std::optional<std::string> media_type_parameter(std::string_view content_type,
       if (!closed) return std::nullopt;
     }
     auto next = ct.find(';', i);
-    if (!quoted) value = std::string(trim(ct.substr(i, next == ct.npos ? ct.npos : next - i)));
+    if (!quoted) value = std::string(trim_ows(ct.substr(i, next == ct.npos ? ct.npos : next - i)));
     i = next == std::string_view::npos ? ct.size() : next + 1;
     if (iequals(key, name)) return value;
   }
@@ -197,7 +192,7 @@ asio::awaitable<response> content_encoding::handle(request& req, context& ctx,
     std::string_view v = it->value();
     while (!v.empty()) {
       auto comma = v.find(',');
-      auto item = trim(v.substr(0, comma));
+      auto item = trim_ows(v.substr(0, comma));
       if (!item.empty()) {
         std::string s = to_ascii_lower(item);
         if (s != "identity") codings.push_back(std::move(s));

@@ -1,5 +1,6 @@
 #include "portcullis/counters.hpp"
 
+#include "portcullis/detail/ascii.hpp"
 #include "portcullis/errc.hpp"
 
 #include <algorithm>
@@ -8,12 +9,6 @@
 
 namespace portcullis {
 namespace {
-
-bool is_metric_word(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
 
 void append_label_value(std::string& out, std::string_view v) {
   // Prometheus label values escape backslash, quote and newline.
@@ -34,10 +29,10 @@ void append_label_value(std::string& out, std::string_view v) {
 counter_set::counter_set(std::string_view subsystem, std::string_view instance,
                          std::initializer_list<std::string_view> names)
     : subsystem_(subsystem), instance_(instance), cells_(new cell[names.size()]) {
-  if (!is_metric_word(subsystem_))
+  if (!detail::is_lower_snake_word(subsystem_))
     throw config_error("counters: subsystem '" + subsystem_ + "' must be [a-z0-9_]+");
   for (auto n : names) {
-    if (!is_metric_word(n))
+    if (!detail::is_lower_snake_word(n))
       throw config_error("counters: counter name '" + std::string(n) + "' must be [a-z0-9_]+");
     if (std::find(names_.begin(), names_.end(), n) != names_.end())
       throw config_error("counters: counter '" + std::string(n) + "' is declared twice");

@@ -33,12 +33,6 @@ enum counter : std::size_t {
   c_misuse,
 };
 
-bool is_name(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
 std::int64_t seconds_up(nanoseconds d) noexcept {
   if (d.count() <= 0) return 0;
   return (d.count() + 999'999'999) / 1'000'000'000;
@@ -222,7 +216,7 @@ struct rate_limit::impl {
 rate_limit::rate_limit(rate_limit_options o) : impl_(std::make_unique<impl>(std::move(o))) {
   auto& opt = impl_->options;
   const std::string what = "rate_limit '" + opt.name + "'";
-  if (!is_name(opt.name))
+  if (!detail::is_lower_snake_word(opt.name))
     throw config_error("rate_limit: name '" + opt.name +
                        "' must be [a-z0-9_]+ (it names counters, logs and store keys)");
   if (!opt.policy)

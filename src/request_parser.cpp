@@ -9,16 +9,11 @@ namespace {
 
 using detail::iequals;
 using detail::is_token;
+using detail::trim_ows;
 
 // field-vchar, SP or HTAB (RFC 9110 §5.5); obs-text is allowed, controls not.
 constexpr bool is_value_char(unsigned char c) noexcept {
   return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 // A Content-Length value: 1*DIGIT, at most 19 digits so that it fits in 64

@@ -16,19 +16,14 @@ using json = nlohmann::json;
 enum class media { json, form, other };
 
 using detail::iequals;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_ows;
 
 // The media type of a Content-Type value (RFC 9110 §8.3.1): the type is
 // case-insensitive; a charset parameter, when present, must be UTF-8 for
 // JSON (RFC 8259 §8.1) and forms.
 media classify(std::string_view content_type) {
   auto semi = content_type.find(';');
-  std::string_view type = trim(content_type.substr(0, semi));
+  std::string_view type = trim_ows(content_type.substr(0, semi));
   media m = media::other;
   if (iequals(type, "application/json")) {
     m = media::json;
@@ -43,12 +38,12 @@ media classify(std::string_view content_type) {
   std::string_view params = content_type.substr(semi + 1);
   while (!params.empty()) {
     auto next = params.find(';');
-    std::string_view param = trim(params.substr(0, next));
+    std::string_view param = trim_ows(params.substr(0, next));
     params = next == std::string_view::npos ? std::string_view{} : params.substr(next + 1);
     auto eq = param.find('=');
     if (eq == std::string_view::npos) continue;
-    if (!iequals(trim(param.substr(0, eq)), "charset")) continue;
-    std::string_view value = trim(param.substr(eq + 1));
+    if (!iequals(trim_ows(param.substr(0, eq)), "charset")) continue;
+    std::string_view value = trim_ows(param.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
       value = value.substr(1, value.size() - 2);
     if (!iequals(value, "utf-8") && !iequals(value, "utf8")) return media::other;

@@ -15,12 +15,7 @@ enum versioning_counter : std::size_t { c_selected, c_deprecated, c_unknown };
 
 using detail::ascii_lower;
 using detail::iequals;
-
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using detail::trim_ows;
 
 bool is_version_name(std::string_view s) noexcept {
   return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
@@ -56,11 +51,11 @@ std::optional<std::string_view> accept_parameter(std::string_view accept, std::s
     while (semi != std::string_view::npos) {
       range.remove_prefix(semi + 1);
       semi = range.find(';');
-      auto param = trim(range.substr(0, semi));
+      auto param = trim_ows(range.substr(0, semi));
       auto eq = param.find('=');
       if (eq == std::string_view::npos) continue;
-      if (!iequals(trim(param.substr(0, eq)), name)) continue;
-      auto value = trim(param.substr(eq + 1));
+      if (!iequals(trim_ows(param.substr(0, eq)), name)) continue;
+      auto value = trim_ows(param.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
         value = value.substr(1, value.size() - 2);
       return value;
@@ -221,7 +216,7 @@ asio::awaitable<response> versioning::handle(request& req, context& ctx, next_ha
         auto [first, last] = req.base().equal_range(options_.header);
         if (first != last) {
           if (std::next(first) != last) return detail::ready(unknown(req, ctx));  // two: ambiguous
-          asked = trim(first->value());
+          asked = trim_ows(first->value());
         }
       } else {
         asked = accept_parameter(req[http::field::accept], options_.parameter);

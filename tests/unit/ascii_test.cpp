@@ -140,10 +140,37 @@ TEST_F(ascii, strings_fold_ascii_letters_only) {
   EXPECT_EQ(s, "mixed-case 123 \xC3\xA9");
 }
 
+TEST_F(ascii, trim_ows_strips_spaces_and_tabs_only) {
+  EXPECT_EQ(trim_ows(" \t a b \t "), "a b");
+  EXPECT_EQ(trim_ows("a"), "a");
+  EXPECT_EQ(trim_ows(""), "");
+  EXPECT_EQ(trim_ows(" \t\t "), "");
+  // Not OWS (RFC 9110 §5.6.3): line breaks, other controls, NBSP.
+  EXPECT_EQ(trim_ows("\r\na\n"), "\r\na\n");
+  EXPECT_EQ(trim_ows("\va\f"), "\va\f");
+  EXPECT_EQ(trim_ows("\xC2\xA0" "a\xC2\xA0"), "\xC2\xA0" "a\xC2\xA0");
+  // A view into the same bytes, never a copy.
+  const std::string text = "  value ";
+  EXPECT_EQ(trim_ows(text).data(), text.data() + 2);
+}
+
+TEST_F(ascii, lower_snake_words_on_every_byte) {
+  for (int b = 0; b < 256; ++b) {
+    const bool expected = std::islower(b) || std::isdigit(b) || b == '_';
+    EXPECT_EQ(is_lower_snake_word(std::string(1, byte(b))), expected) << b;
+    EXPECT_EQ(is_lower_snake_word("ab" + std::string(1, byte(b)) + "9_"), expected) << b;
+  }
+  EXPECT_FALSE(is_lower_snake_word(""));
+  EXPECT_TRUE(is_lower_snake_word("api_v2_requests"));
+  EXPECT_FALSE(is_lower_snake_word("Api"));
+  EXPECT_FALSE(is_lower_snake_word("a-b"));
+}
+
 // Usable in constant expressions, as the tables of the callers need.
 static_assert(is_token("content-type") && !is_token("content type"));
 static_assert(iequals("Origin", "ORIGIN") && !iequals("Origin", "Origin "));
 static_assert(ascii_lower('Z') == 'z' && ascii_lower('[') == '[');
 static_assert(iends_with("text/html", "HTML") && istarts_with("text/html", "TEXT/"));
+static_assert(trim_ows("\t x ") == "x" && is_lower_snake_word("x_1") && !is_lower_snake_word(""));
 
 }  // namespace

@@ -107,6 +107,25 @@ constexpr void ascii_upper_in_place(std::string& s) noexcept {
   for (char& c : s) c = ascii_upper(c);
 }
 
+/// `s` without its leading and trailing optional white space: spaces and
+/// horizontal tabs (OWS, RFC 9110 §5.6.3), as around header list items and
+/// parameters.
+constexpr std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// One or more of 'a'-'z', '0'-'9' and '_': the words that rate-limit
+/// names and metric names are made of (safe in a Redis key and in a
+/// Prometheus name without escaping).
+constexpr bool is_lower_snake_word(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(is_ascii_lower(c) || is_ascii_digit(c) || c == '_')) return false;
+  return true;
+}
+
 /// A copy of `s` with 'A'-'Z' lowered.
 inline std::string to_ascii_lower(std::string_view s) {
   std::string out(s);
