@@ -8,6 +8,7 @@
 #include "portcullis/html_sanitizer.hpp"
 
 #include "portcullis/detail/ascii.hpp"
+#include "portcullis/detail/utf8.hpp"
 #include "portcullis/errc.hpp"
 #include "portcullis/escape.hpp"
 
@@ -86,7 +87,10 @@ const tag_set heading_tags =
     tags_of({GUMBO_TAG_H1, GUMBO_TAG_H2, GUMBO_TAG_H3, GUMBO_TAG_H4, GUMBO_TAG_H5, GUMBO_TAG_H6});
 
 // The "special" category, less address, div and p: the elements that stop
-// the search for an open <li>, <dd> or <dt> when a new one starts.
+// the search for an open <li>, <dd> or <dt> when a new one starts. main is
+// left out: gumbo 0.10.1 does not count it as special and so closes an <li>
+// across a <main>, which browsers do not; stopping only where both stop
+// keeps the output stable under both.
 const tag_set list_stop_tags = [] {
   tag_set set =
       tags_of({GUMBO_TAG_APPLET,  GUMBO_TAG_AREA,     GUMBO_TAG_ARTICLE,    GUMBO_TAG_ASIDE,
@@ -99,15 +103,14 @@ const tag_set list_stop_tags = [] {
                GUMBO_TAG_HEAD,    GUMBO_TAG_HEADER,   GUMBO_TAG_HGROUP,     GUMBO_TAG_HR,
                GUMBO_TAG_HTML,    GUMBO_TAG_IFRAME,   GUMBO_TAG_IMG,        GUMBO_TAG_INPUT,
                GUMBO_TAG_KEYGEN,  GUMBO_TAG_LI,       GUMBO_TAG_LINK,       GUMBO_TAG_LISTING,
-               GUMBO_TAG_MAIN,    GUMBO_TAG_MARQUEE,  GUMBO_TAG_MENU,       GUMBO_TAG_META,
-               GUMBO_TAG_NAV,     GUMBO_TAG_NOEMBED,  GUMBO_TAG_NOFRAMES,   GUMBO_TAG_NOSCRIPT,
-               GUMBO_TAG_OBJECT,  GUMBO_TAG_OL,       GUMBO_TAG_PARAM,      GUMBO_TAG_PLAINTEXT,
-               GUMBO_TAG_PRE,     GUMBO_TAG_SCRIPT,   GUMBO_TAG_SECTION,    GUMBO_TAG_SELECT,
-               GUMBO_TAG_SOURCE,  GUMBO_TAG_STYLE,    GUMBO_TAG_SUMMARY,    GUMBO_TAG_TABLE,
-               GUMBO_TAG_TBODY,   GUMBO_TAG_TD,       GUMBO_TAG_TEMPLATE,   GUMBO_TAG_TEXTAREA,
-               GUMBO_TAG_TFOOT,   GUMBO_TAG_TH,       GUMBO_TAG_THEAD,      GUMBO_TAG_TITLE,
-               GUMBO_TAG_TR,      GUMBO_TAG_TRACK,    GUMBO_TAG_UL,         GUMBO_TAG_WBR,
-               GUMBO_TAG_XMP});
+               GUMBO_TAG_MARQUEE, GUMBO_TAG_MENU,     GUMBO_TAG_META,       GUMBO_TAG_NAV,
+               GUMBO_TAG_NOEMBED, GUMBO_TAG_NOFRAMES, GUMBO_TAG_NOSCRIPT,   GUMBO_TAG_OBJECT,
+               GUMBO_TAG_OL,      GUMBO_TAG_PARAM,    GUMBO_TAG_PLAINTEXT,  GUMBO_TAG_PRE,
+               GUMBO_TAG_SCRIPT,  GUMBO_TAG_SECTION,  GUMBO_TAG_SELECT,     GUMBO_TAG_SOURCE,
+               GUMBO_TAG_STYLE,   GUMBO_TAG_SUMMARY,  GUMBO_TAG_TABLE,      GUMBO_TAG_TBODY,
+               GUMBO_TAG_TD,      GUMBO_TAG_TEMPLATE, GUMBO_TAG_TEXTAREA,   GUMBO_TAG_TFOOT,
+               GUMBO_TAG_TH,      GUMBO_TAG_THEAD,    GUMBO_TAG_TITLE,      GUMBO_TAG_TR,
+               GUMBO_TAG_TRACK,   GUMBO_TAG_UL,       GUMBO_TAG_WBR,        GUMBO_TAG_XMP});
   return set | heading_tags;
 }();
 
@@ -117,6 +120,18 @@ const tag_set table_section_tags = tags_of({GUMBO_TAG_TBODY, GUMBO_TAG_THEAD, GU
 const tag_set table_context_tags = tags_of({GUMBO_TAG_TABLE, GUMBO_TAG_TBODY, GUMBO_TAG_THEAD,
                                             GUMBO_TAG_TFOOT, GUMBO_TAG_TR, GUMBO_TAG_COLGROUP});
 const tag_set ruby_tags = tags_of({GUMBO_TAG_RB, GUMBO_TAG_RT, GUMBO_TAG_RP, GUMBO_TAG_RTC});
+
+// What "generate implied end tags" closes: the current node, as long as it
+// is one of these. gumbo 0.10.1 leaves out rb and rtc, so it closes less.
+const tag_set implied_end_tags =
+    tags_of({GUMBO_TAG_DD, GUMBO_TAG_DT, GUMBO_TAG_LI, GUMBO_TAG_OPTGROUP, GUMBO_TAG_OPTION,
+             GUMBO_TAG_P, GUMBO_TAG_RB, GUMBO_TAG_RP, GUMBO_TAG_RT, GUMBO_TAG_RTC});
+
+// Elements that end the search of "has an element in scope" (the default
+// scope; foreign elements never reach the writer's stack).
+const tag_set scope_tags =
+    tags_of({GUMBO_TAG_APPLET, GUMBO_TAG_CAPTION, GUMBO_TAG_HTML, GUMBO_TAG_TABLE, GUMBO_TAG_TD,
+             GUMBO_TAG_TH, GUMBO_TAG_MARQUEE, GUMBO_TAG_OBJECT, GUMBO_TAG_TEMPLATE});
 
 // Attributes whose value is a URL (or, for ping, a list of them).
 constexpr std::string_view url_attributes[] = {
@@ -202,25 +217,43 @@ std::size_t unstable_char_at(std::string_view t, std::size_t i) noexcept {
 // carriage return (only ever there from a reference such as `&#xD`: the
 // parser turns a raw one into LF) is written as `&#13;`; written raw, the
 // next parse would read LF, and sanitizing the output again would change it
-// (found by fuzzing).
+// (found by fuzzing). Bytes that are not UTF-8 are written as U+FFFD, which
+// is what the next parse reads them as: gumbo 0.10.1 puts one raw byte in
+// the tree for a numeric reference whose value overflows its int
+// (`&#x88888888` gives the byte 0x88; found by fuzzing).
 void append_clean_escaped(std::string& out, std::string_view t) {
   std::size_t i = 0;
   std::size_t run = 0;
   while (i < t.size()) {
     const auto c = static_cast<unsigned char>(t[i]);
-    const bool maybe = c < 0x20 || c == 0x7F || c == 0xC2 || c == 0xEF || c >= 0xF0;
-    const std::size_t drop = maybe && c != '\r' ? unstable_char_at(t, i) : 0;
-    if (drop == 0 && c != '\r') {
+    if (c >= 0x20 && c < 0x7F) {
       ++i;
       continue;
     }
-    append_escaped_html(out, t.substr(run, i - run));
+
+    // Decide what replaces the character at i, if anything.
+    std::string_view replacement;
+    std::size_t length = 0;
     if (c == '\r') {
-      out += "&#13;";
+      replacement = "&#13;";
+      length = 1;
+    } else if (c >= 0x80) {
+      const detail::utf8_step step = detail::decode_utf8(t, i);
+      if (!step.valid) {
+        replacement = "\xEF\xBF\xBD";
+        length = step.length;
+      } else if ((length = unstable_char_at(t, i)) == 0) {
+        i += step.length;
+        continue;
+      }
+    } else if ((length = unstable_char_at(t, i)) == 0) {
       ++i;
-    } else {
-      i += drop;
+      continue;
     }
+
+    append_escaped_html(out, t.substr(run, i - run));
+    out.append(replacement);
+    i += length;
     run = i;
   }
   append_escaped_html(out, t.substr(run));
@@ -563,9 +596,11 @@ class writer {
 
   void text(std::string_view t) {
     // Inside table structure the parser moves text out of the table;
-    // white space alone stays, anything else is dropped.
+    // white space alone stays, anything else is dropped. The white space is
+    // escaped too: a carriage return from a reference must stay one
+    // (`<table>&#13;<tbody>`, the carriage-return finding's other path).
     if (table_context_tags.test(parent())) {
-      if (std::all_of(t.begin(), t.end(), is_html_space)) out_.append(t);
+      if (std::all_of(t.begin(), t.end(), is_html_space)) append_clean_escaped(out_, t);
       return;
     }
     if (parent() == GUMBO_TAG_STYLE) {
@@ -633,6 +668,19 @@ class writer {
 
   // Whether a browser parsing the output would put `tag` where we are
   // about to write it (inside the elements on stack_).
+  //
+  // Why checking start tags against stack_ is enough: the output is
+  // balanced, each element closed by its own end tag while it is the
+  // current node, so no end tag restructures anything, and the parser's
+  // state at each start tag (open elements, active formatting elements,
+  // insertion mode) follows from stack_ alone (the newline dropped after
+  // <pre> is handled in element()). The only way a re-parse can build
+  // another tree is a start tag that closes or moves an open element; for
+  // every element that can be allowed, the rules below refuse those
+  // placements (option, optgroup, select and the other elements with such
+  // rules can never be allowed). Where gumbo 0.10.1 and the standard
+  // differ, a placement either parser would change is refused, so the
+  // output is stable under both. Text is handled in text().
   bool fits(GumboTag tag) const {
     const GumboTag p = parent();
 
@@ -674,10 +722,26 @@ class writer {
         if (marker_tags.test(*it)) break;
       }
     }
-    if (ruby_tags.test(tag))
-      return std::none_of(stack_.begin(), stack_.end(),
-                          [](GumboTag t) { return ruby_tags.test(t); });
+
+    // rp and rt (and rb and rtc in today's standard; gumbo 0.10.1 reads
+    // those as ordinary elements) close the current node first while it is
+    // in implied_end_tags, when a ruby element is in scope; rp and rt leave
+    // an rtc open. A removed element between, as in `<ruby><p><r><rp>`,
+    // would otherwise leave rp inside p, which the next parse moves out.
+    if (ruby_tags.test(tag) && implied_end_tags.test(p)) {
+      const bool keeps_rtc = tag == GUMBO_TAG_RP || tag == GUMBO_TAG_RT;
+      if (!(keeps_rtc && p == GUMBO_TAG_RTC) && in_scope(GUMBO_TAG_RUBY)) return false;
+    }
     return true;
+  }
+
+  // HTML's "has an element in scope" over the elements written so far.
+  bool in_scope(GumboTag tag) const {
+    for (auto it = stack_.rbegin(); it != stack_.rend(); ++it) {
+      if (*it == tag) return true;
+      if (scope_tags.test(*it)) return false;
+    }
+    return false;
   }
 
   void attributes(GumboTag tag, const GumboVector& attrs) {

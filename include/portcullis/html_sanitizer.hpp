@@ -24,6 +24,7 @@
 //   mutation XSS;
 // - no control characters (other than tab, LF, FF) or noncharacters in
 //   text and values: gumbo 0.10.1 reads them differently from browsers;
+//   text and values are UTF-8 (a byte that is not comes out as U+FFFD);
 // - nesting depth at most `max_depth` (≤ 256, well below the 512 levels at
 //   which browsers start to restructure deep trees).
 //
