@@ -9,9 +9,11 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstdio>
+#include <utility>
 
 namespace portcullis {
 
@@ -47,21 +49,32 @@ asio::awaitable<outcome> await_client(Start start) {
       [&start](auto handler) {
         using handler_type = decltype(handler);
         struct waiter {
-          explicit waiter(handler_type&& h) : handler(std::move(h)) {}
+          explicit waiter(handler_type&& h)
+              : handler(std::move(h)),
+                work(asio::prefer(asio::get_associated_executor(handler),
+                                  asio::execution::outstanding_work.tracked)) {}
           handler_type handler;
+          // The caller's executor, counted as outstanding work until the
+          // outcome has been posted to it: the caller's io_context cannot
+          // run out of work, return from run() and be destroyed while the
+          // client's thread is still inside post() (ThreadSanitizer saw
+          // exactly that; detail/await_result.hpp does the same).
+          asio::any_io_executor work;
           std::atomic<bool> finished{false};
         };
         auto w = std::make_shared<waiter>(std::move(handler));
         auto slot = asio::get_associated_cancellation_slot(w->handler);
 
-        // Completes the caller once, from whichever side comes first.
+        // Completes the caller once, from whichever side comes first. The
+        // work is let go last: after that the io_context may be gone.
         auto complete = [w, slot](outcome o) mutable {
           if (w->finished.exchange(true)) return;
-          auto ex = asio::get_associated_executor(w->handler);
-          asio::post(ex, [w, slot, o = std::move(o)]() mutable {
+          asio::any_io_executor work = std::exchange(w->work, asio::any_io_executor());
+          asio::post(work, [w, slot, o = std::move(o)]() mutable {
             if (slot.is_connected()) slot.clear();
             std::move(w->handler)(std::move(o));
           });
+          work = asio::any_io_executor();
         };
         if (slot.is_connected())
           slot.assign([complete](asio::cancellation_type) mutable {

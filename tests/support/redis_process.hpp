@@ -136,9 +136,15 @@ class redis_process {
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
     // The server gets none of this process's descriptors but 0-2: a server
-    // restarted mid-test would otherwise hold the test's sockets open.
+    // restarted mid-test would otherwise hold the test's sockets open. Its
+    // output goes to a file, not to ours: a test that dies (a sanitizer
+    // report) would otherwise leave the server holding ctest's pipe, and
+    // ctest would wait out the whole test timeout.
+    const std::string output = dir_ + "/output.log";
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, output.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     const int rc = posix_spawnp(&pid_, "redis-server", &fa, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&fa);
