@@ -447,7 +447,10 @@ struct server::impl {
   const clock* time;
   counter_set counters;
   unsigned thread_count = 1;
-  unsigned short bound_port = 0;
+  // Published last by start() (release): a thread that reads a port from
+  // port() also sees the I/O threads started (run() on one thread, port()
+  // and stop() on another).
+  std::atomic<unsigned short> bound_port{0};
 
   std::atomic<bool> started{false};
   std::atomic<bool> stopping{false};
@@ -627,7 +630,7 @@ void server::impl::start() {
   check("bind");
   acceptor.listen(asio::socket_base::max_listen_connections, ec);
   check("listen on");
-  bound_port = acceptor.local_endpoint().port();
+  const unsigned short port = acceptor.local_endpoint().port();
 
   asio::co_spawn(accept_strand, accept_loop(), asio::detached);
   if (opt.handle_signals) {
@@ -640,11 +643,12 @@ void server::impl::start() {
     opt.log.log(log_level::info, "server.started",
                 {{"name", opt.name},
                  {"address", opt.address},
-                 {"port", bound_port},
+                 {"port", port},
                  {"threads", thread_count},
                  {"tls", opt.tls.has_value()}});
   threads.reserve(thread_count);
   for (unsigned i = 0; i < thread_count; ++i) threads.emplace_back([this] { ioc.run(); });
+  bound_port.store(port, std::memory_order_release);
 }
 
 asio::awaitable<void> server::impl::accept_loop() {
@@ -889,7 +893,7 @@ void server::start() {
 }
 
 unsigned short server::port() const noexcept {
-  return impl_->bound_port;
+  return impl_->bound_port.load(std::memory_order_acquire);
 }
 
 void server::run() {

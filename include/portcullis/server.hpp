@@ -112,7 +112,8 @@ class server {
   /// std::system_error when the address cannot be bound.
   void start();
 
-  /// The bound port (the real one when options.port was 0); 0 before start().
+  /// The bound port (the real one when options.port was 0); 0 until start()
+  /// (or run(), on another thread) has started the I/O threads. Any thread.
   unsigned short port() const noexcept;
 
   /// Calls start() if needed, then blocks until SIGINT/SIGTERM (when
