@@ -354,8 +354,7 @@ struct postgres_api_key_store::impl {
         using result = detail::pending_result<T>;
         // A caller that gave up does not get its statement run late.
         if (p->abandoned()) {
-          result::fail(std::move(p), std::make_exception_ptr(
-                                         std::system_error(make_error_code(errc::store_timeout))));
+          result::fail(std::move(p), std::system_error(make_error_code(errc::store_timeout)));
           return;
         }
         try {
@@ -366,6 +365,8 @@ struct postgres_api_key_store::impl {
             auto value = run(w, read_only, fn);
             result::deliver(std::move(p), std::move(value));
           }
+        } catch (const std::system_error& e) {  // every error run() lets out
+          result::fail(std::move(p), e);
         } catch (...) {
           result::fail(std::move(p), std::current_exception());
         }

@@ -28,6 +28,7 @@
 #include <exception>
 #include <memory>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <type_traits>
 
@@ -37,6 +38,18 @@ namespace asio = boost::asio;
 
 /// `void` results travel as this.
 struct no_value {};
+
+/// A std::system_error with the code and text of one raised elsewhere
+/// (pending_result::fail), made on the thread that throws it.
+class forwarded_system_error : public std::system_error {
+ public:
+  forwarded_system_error(std::error_code ec, std::string text)
+      : std::system_error(ec), text_(std::move(text)) {}
+  const char* what() const noexcept override { return text_.c_str(); }
+
+ private:
+  std::string text_;
+};
 
 template <typename T>
 class pending_result : public std::enable_shared_from_this<pending_result<T>> {
@@ -64,10 +77,27 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
     release(std::move(self));
   }
 
-  /// Hands over an exception instead of a result. Any thread.
+  /// Hands over an error instead of a result. Any thread. Its code and
+  /// text travel as plain data and the waiter throws a new exception made
+  /// on its own thread (forwarded_system_error): an exception object held
+  /// by both threads is reference-counted inside libstdc++, where
+  /// ThreadSanitizer cannot see it, and whichever thread freed it last
+  /// would show as a race with the other's reads.
+  static void fail(std::shared_ptr<pending_result> self, const std::system_error& e) {
+    auto& strand = self->strand_;
+    asio::post(strand, [self, code = e.code(), text = std::string(e.what())]() mutable {
+      self->error_code_ = code;
+      self->error_text_ = std::move(text);
+      self->done_ = true;
+      self->timer_.cancel();
+    });
+    release(std::move(self));
+  }
+
+  /// Hands over any other exception (shared with the waiter, see above).
   static void fail(std::shared_ptr<pending_result> self, std::exception_ptr e) {
     auto& strand = self->strand_;
-    asio::post(strand, [self, e] {
+    asio::post(strand, [self, e = std::move(e)] {
       self->error_ = e;
       self->done_ = true;
       self->timer_.cancel();
@@ -105,6 +135,7 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
       if (expired) throw std::system_error(make_error_code(errc::store_timeout));
       throw std::system_error(make_error_code(errc::cancelled));
     }
+    if (self->error_code_) throw forwarded_system_error(self->error_code_, self->error_text_);
     if (self->error_) std::rethrow_exception(self->error_);
     co_return std::move(*self->value_);
   }
@@ -122,6 +153,8 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
   strand_type strand_;
   asio::steady_timer timer_;
   std::optional<T> value_;
+  std::error_code error_code_;
+  std::string error_text_;
   std::exception_ptr error_;
   bool done_ = false;
   std::atomic<bool> abandoned_{false};
