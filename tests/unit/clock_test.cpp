@@ -26,7 +26,10 @@ TEST(clock, the_coarse_clock_trails_the_real_one_by_about_a_tick) {
     closest = std::min(closest, r - c);
     last = c;
   }
-  EXPECT_LT(closest, res);
+  // Within a tick, or two when the timer interrupt comes late (on a
+  // loaded VM the coarse clock trails by up to ~5 ms with 4 ms ticks, as
+  // clock.hpp says; once, under ASan, the closest read was 4.003 ms).
+  EXPECT_LT(closest, 2 * res);
 }
 
 TEST(clock, the_coarse_clock_moves) {
