@@ -2,6 +2,7 @@
 
 #include "portcullis/detail/ascii.hpp"
 #include "portcullis/detail/await_result.hpp"
+#include "portcullis/detail/block_sigpipe.hpp"
 #include "portcullis/errc.hpp"
 
 #include <pqxx/pqxx>
@@ -197,17 +198,6 @@ api_key_record read_record(const pqxx::row& row) {
   return r;
 }
 
-// Blocks SIGPIPE on the calling thread (the pool's and the listener's), so
-// that a write to a socket the server closed returns EPIPE instead of
-// ending the process. libpq also uses MSG_NOSIGNAL where it can; this
-// covers the paths where it cannot (OpenSSL writes, older kernels).
-void block_sigpipe() noexcept {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 // libpqxx 6.4 silently reopens a broken connection when it is used again.
 // The store wants to know: a worker replaces it on purpose (and counts it),
 // and the listener must learn that notifications may have been missed.
@@ -383,7 +373,7 @@ struct postgres_api_key_store::impl {
   }
 
   void work() {
-    block_sigpipe();
+    detail::block_sigpipe();
     worker w;
     while (true) {
       job j;
@@ -401,7 +391,7 @@ struct postgres_api_key_store::impl {
   // Holds a connection with LISTEN and turns notifications into cache
   // invalidations. After a lost connection, everything is invalidated.
   void listen() {
-    block_sigpipe();
+    detail::block_sigpipe();
     struct receiver final : pqxx::notification_receiver {
       receiver(pqxx::connection& c, impl& self)
           : pqxx::notification_receiver(c, std::string(postgres_api_key_channel)), self(self) {}
@@ -444,7 +434,7 @@ struct postgres_api_key_store::impl {
   }
 
   void migrate() {
-    block_sigpipe();
+    detail::block_sigpipe();
     try {
       pqxx::connection c(conninfo);
       pqxx::work w(c);

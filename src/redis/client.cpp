@@ -1,5 +1,6 @@
 #include "client.hpp"
 
+#include "portcullis/detail/block_sigpipe.hpp"
 #include "portcullis/detail/redis_hash.hpp"
 #include "portcullis/errc.hpp"
 
@@ -60,6 +61,9 @@ client::client(redis_options options, counter_set& stats)
   if (options_.cluster) refresh_slots();
 
   thread_ = std::thread([this] {
+    // hiredis writes with write(2): a Redis that went away would otherwise
+    // end the process with SIGPIPE (found under ASan in redis_faults).
+    portcullis::detail::block_sigpipe();
     auto guard = asio::make_work_guard(io_);
     io_.run();
   });
