@@ -88,6 +88,7 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
     asio::post(strand, [self, code = e.code(), text = std::string(e.what())]() mutable {
       self->error_code_ = code;
       self->error_text_ = std::move(text);
+      self->forwarded_ = true;
       self->done_ = true;
       self->timer_.cancel();
     });
@@ -135,7 +136,7 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
       if (expired) throw std::system_error(make_error_code(errc::store_timeout));
       throw std::system_error(make_error_code(errc::cancelled));
     }
-    if (self->error_code_) throw forwarded_system_error(self->error_code_, self->error_text_);
+    if (self->forwarded_) throw forwarded_system_error(self->error_code_, self->error_text_);
     if (self->error_) std::rethrow_exception(self->error_);
     co_return std::move(*self->value_);
   }
@@ -153,6 +154,7 @@ class pending_result : public std::enable_shared_from_this<pending_result<T>> {
   strand_type strand_;
   asio::steady_timer timer_;
   std::optional<T> value_;
+  bool forwarded_ = false;  // by fail(system_error): even one whose code is 0
   std::error_code error_code_;
   std::string error_text_;
   std::exception_ptr error_;
