@@ -70,21 +70,25 @@ const std::error_code timed_out = make_error_code(errc::store_timeout);
 
 }  // namespace
 
-connection::connection(asio::io_context& io, redis_server server, const redis_options& options,
-                       counter_set& stats, state_listener on_state)
-    : io_(io),
+connection::connection(asio::any_io_executor strand, redis_server server,
+                       std::shared_ptr<const redis_options> options,
+                       std::shared_ptr<counter_set> stats, state_listener on_state)
+    : strand_(std::move(strand)),
       server_(std::move(server)),
-      options_(options),
-      stats_(stats),
+      options_(std::move(options)),
+      stats_(std::move(stats)),
       on_state_(std::move(on_state)),
-      resolver_(io),
-      socket_(io),
-      timer_(io),
-      retry_timer_(io) {}
+      resolver_(strand_),
+      socket_(strand_),
+      timer_(strand_),
+      retry_timer_(strand_) {}
 
 connection::~connection() {
-  // stop() runs on the io thread before the connection is destroyed; this
-  // is only the last line of defence: never let Asio close hiredis's fd.
+  // The owner stops the connection on the strand before letting it go;
+  // this is only the last line of defence: never let Asio close hiredis's
+  // fd, and never post from a destructor.
+  deliver_inline_ = true;
+  on_state_ = nullptr;
   if (ac_ != nullptr) redisAsyncFree(ac_);
   if (socket_.is_open()) socket_.release();
   for (record* r : pending_) delete r;
@@ -94,6 +98,12 @@ void connection::start() {
   if (!stopped_) return;
   stopped_ = false;
   resolve();
+}
+
+void connection::abandon() {
+  deliver_inline_ = true;
+  on_state_ = nullptr;
+  stop();
 }
 
 void connection::stop() {
@@ -117,7 +127,8 @@ void connection::resolve() {
   }
   resolver_.async_resolve(
       server_.host, std::to_string(server_.port),
-      [this](const boost::system::error_code& rec, asio::ip::tcp::resolver::results_type results) {
+      [this, self = shared_from_this()](const boost::system::error_code& rec,
+                                        asio::ip::tcp::resolver::results_type results) {
         if (stopped_ || rec == asio::error::operation_aborted) return;
         if (rec || results.empty()) {
           drop("cannot resolve the host name");
@@ -157,8 +168,8 @@ void connection::connect(const asio::ip::address& address) {
 
   // The connect and the handshake get connect_timeout, together.
   const auto gen = generation_;
-  retry_timer_.expires_after(options_.connect_timeout);
-  retry_timer_.async_wait([this, gen](const boost::system::error_code& tec) {
+  retry_timer_.expires_after(options_->connect_timeout);
+  retry_timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& tec) {
     if (tec || gen != generation_ || ac_ == nullptr || ready_) return;
     drop("connect timeout");
   });
@@ -168,12 +179,12 @@ void connection::connect(const asio::ip::address& address) {
 void connection::on_connected(const redisAsyncContext* ac, int status) {
   auto* self = static_cast<connection*>(ac->data);
   if (status != REDIS_OK) return;  // hiredis frees the context next; cleanup follows
-  self->last_read_ = self->options_.time->now();
-  if (self->options_.password.empty() && self->options_.database == 0) {
+  self->last_read_ = self->options_->time->now();
+  if (self->options_->password.empty() && self->options_->database == 0) {
     self->ready_ = true;
     self->failures_ = 0;
-    self->stats_.add(stat_id::connects);
-    asio::post(self->io_, [self, gen = self->generation_] {
+    self->stats_->add(stat_id::connects);
+    asio::post(self->strand_, [self = self->shared_from_this(), gen = self->generation_] {
       if (gen == self->generation_ && self->ready_ && self->on_state_) self->on_state_(*self, true);
     });
   }
@@ -183,30 +194,33 @@ void connection::handshake() {
   // AUTH and SELECT are queued at once: hiredis sends them as soon as the
   // socket connects, ahead of any command, so nothing can run unauthenticated.
   std::vector<std::vector<std::string_view>> steps;
-  if (!options_.password.empty()) {
-    if (options_.username.empty())
-      steps.push_back({"AUTH", options_.password});
+  if (!options_->password.empty()) {
+    if (options_->username.empty())
+      steps.push_back({"AUTH", options_->password});
     else
-      steps.push_back({"AUTH", options_.username, options_.password});
+      steps.push_back({"AUTH", options_->username, options_->password});
   }
-  const std::string db = std::to_string(options_.database);
-  if (options_.database != 0) steps.push_back({"SELECT", db});
+  const std::string db = std::to_string(options_->database);
+  if (options_->database != 0) steps.push_back({"SELECT", db});
   if (steps.empty()) return;  // ready as soon as connected
 
   const auto gen = generation_;
-  const auto deadline = options_.time->now() + options_.connect_timeout;
+  const auto deadline = options_->time->now() + options_->connect_timeout;
   const std::size_t last = steps.size() - 1;
   for (std::size_t i = 0; i < steps.size(); ++i) {
-    const bool is_auth = i == 0 && !options_.password.empty();
-    send(steps[i], deadline, [this, gen, is_auth, final = i == last](std::error_code ec, reply r) {
-      if (gen != generation_ || ac_ == nullptr) return;
+    const bool is_auth = i == 0 && !options_->password.empty();
+    send(steps[i], deadline,
+         [this, weak = weak_from_this(), gen, is_auth, final = i == last](std::error_code ec,
+                                                                         reply r) {
+      const auto self = weak.lock();
+      if (!self || gen != generation_ || ac_ == nullptr) return;
       if (ec || r.is_error()) {
         // A wrong password is a configuration error: say so (never the
         // password) and keep retrying with backoff, as the server may
         // be fixed without restarting us.
         std::uint64_t held = 0;
-        if (log_throttle_.allow(*options_.time, held))
-          options_.log.log(log_level::error, "redis.handshake_failed",
+        if (log_throttle_.allow(*options_->time, held))
+          options_->log.log(log_level::error, "redis.handshake_failed",
                            {{"server", server_.to_string()},
                             {"step", is_auth ? "AUTH" : "SELECT"},
                             {"reply", ec ? ec.message() : r.str},
@@ -217,7 +231,7 @@ void connection::handshake() {
       if (final) {
         ready_ = true;
         failures_ = 0;
-        stats_.add(stat_id::connects);
+        stats_->add(stat_id::connects);
         if (on_state_) on_state_(*this, true);
       }
     });
@@ -227,8 +241,8 @@ void connection::handshake() {
 void connection::drop(std::string_view why) {
   if (ac_ != nullptr) {
     std::uint64_t held = 0;
-    if (log_throttle_.allow(*options_.time, held))
-      options_.log.log(log_level::warning, "redis.connection_dropped",
+    if (log_throttle_.allow(*options_->time, held))
+      options_->log.log(log_level::warning, "redis.connection_dropped",
                        {{"server", server_.to_string()}, {"reason", why}, {"suppressed", held}});
     // Frees the context: every pending callback runs with no reply, then
     // the cleanup hook releases the descriptor and schedules the reconnect.
@@ -237,14 +251,14 @@ void connection::drop(std::string_view why) {
   }
   // No context: a failure before one existed (resolve, socket).
   std::uint64_t held = 0;
-  if (log_throttle_.allow(*options_.time, held))
-    options_.log.log(log_level::warning, "redis.connect_failed",
+  if (log_throttle_.allow(*options_->time, held))
+    options_->log.log(log_level::warning, "redis.connect_failed",
                      {{"server", server_.to_string()}, {"reason", why}, {"suppressed", held}});
   schedule_reconnect();
 }
 
 void connection::on_context_gone() {
-  stats_.add(stat_id::disconnects);
+  stats_->add(stat_id::disconnects);
   if (on_state_) on_state_(*this, false);
   if (!stopped_) schedule_reconnect();
 }
@@ -254,13 +268,13 @@ void connection::schedule_reconnect() {
   // Capped exponential backoff with jitter, so that many instances that
   // lost the same Redis do not come back in lockstep.
   static thread_local std::minstd_rand rng{std::random_device{}()};
-  auto delay = options_.reconnect_min;
-  for (unsigned i = 0; i < failures_ && delay < options_.reconnect_max; ++i) delay *= 2;
-  delay = std::min(delay, options_.reconnect_max);
+  auto delay = options_->reconnect_min;
+  for (unsigned i = 0; i < failures_ && delay < options_->reconnect_max; ++i) delay *= 2;
+  delay = std::min(delay, options_->reconnect_max);
   delay += std::chrono::milliseconds(rng() % (delay.count() / 4 + 1));
   ++failures_;
   retry_timer_.expires_after(delay);
-  retry_timer_.async_wait([this](const boost::system::error_code& ec) {
+  retry_timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
     if (ec || stopped_ || ac_ != nullptr) return;
     resolve();
   });
@@ -271,10 +285,11 @@ void connection::schedule_reconnect() {
 void connection::send(std::span<const std::string_view> argv, clock::time_point deadline,
                       reply_handler done, bool asking) {
   auto fail_now = [this, &done](std::error_code ec) {
-    asio::post(io_, [d = std::move(done), ec]() mutable { d(ec, reply{}); });
+    if (deliver_inline_) return done(ec, reply{});
+    asio::post(strand_, [d = std::move(done), ec]() mutable { d(ec, reply{}); });
   };
   if (stopped_ || ac_ == nullptr) return fail_now(unavailable);
-  if (pending_.size() >= options_.max_in_flight) return fail_now(unavailable);
+  if (pending_.size() >= options_->max_in_flight) return fail_now(unavailable);
 
   if (asking) {
     static constexpr std::string_view asking_cmd[] = {"ASKING"};
@@ -335,12 +350,17 @@ void connection::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
   }
 
   const auto* rep = static_cast<const redisReply*>(raw);
-  if (rep != nullptr) self->last_read_ = self->options_.time->now();
+  if (rep != nullptr) self->last_read_ = self->options_->time->now();
   if (!r->finished && r->done) {
     // Handlers run later, never inside hiredis: they may send again, and
     // hiredis refuses commands while it is freeing the context.
     std::error_code ec = rep == nullptr ? unavailable : std::error_code{};
-    asio::post(self->io_,
+    if (self->deliver_inline_) {
+      auto d = std::move(r->done);
+      delete r;
+      return d(ec, rep ? copy_reply(rep) : reply{});
+    }
+    asio::post(self->strand_,
                [d = std::move(r->done), ec, value = rep ? copy_reply(rep) : reply{}]() mutable {
                  d(ec, std::move(value));
                });
@@ -353,17 +373,17 @@ void connection::on_reply(redisAsyncContext* ac, void* raw, void* privdata) {
 void connection::arm_timer(clock::time_point at) {
   if (at >= timer_at_) return;
   timer_at_ = at;
-  const auto delay = at - options_.time->now();
+  const auto delay = at - options_->time->now();
   timer_.expires_after(std::max(delay, clock::duration::zero()));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec == asio::error::operation_aborted) return;
+  timer_.async_wait([this, self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec == asio::error::operation_aborted || stopped_) return;
     timer_at_ = clock::time_point::max();
     on_timer();
   });
 }
 
 void connection::on_timer() {
-  const auto now = options_.time->now();
+  const auto now = options_->time->now();
 
   // Fail every call whose deadline passed. Its reply, if it ever comes, is
   // dropped when it arrives (hiredis cannot forget a command once sent).
@@ -373,8 +393,8 @@ void connection::on_timer() {
     if (r->finished) continue;
     if (r->deadline <= now) {
       r->finished = true;
-      stats_.add(stat_id::timeouts);
-      asio::post(io_, [d = std::move(r->done)]() mutable {
+      stats_->add(stat_id::timeouts);
+      asio::post(strand_, [d = std::move(r->done)]() mutable {
         if (d) d(timed_out, reply{});
       });
       continue;
@@ -385,12 +405,12 @@ void connection::on_timer() {
 
   // A socket with work outstanding that has said nothing for stall_timeout
   // is dead (a peer that vanished without a reset); drop it.
-  if (!pending_.empty() && ac_ != nullptr && now - last_read_ >= options_.stall_timeout) {
-    stats_.add(stat_id::stalls);
+  if (!pending_.empty() && ac_ != nullptr && now - last_read_ >= options_->stall_timeout) {
+    stats_->add(stat_id::stalls);
     drop("no reply within stall_timeout");
     return;
   }
-  if (!pending_.empty()) next = std::min(next, last_read_ + options_.stall_timeout);
+  if (!pending_.empty()) next = std::min(next, last_read_ + options_->stall_timeout);
   (void)waiting;
   if (next != clock::time_point::max()) arm_timer(next);
 }
@@ -401,7 +421,8 @@ void connection::arm_read() {
   if (read_armed_ || ac_ == nullptr) return;
   read_armed_ = true;
   socket_.async_wait(asio::posix::stream_descriptor::wait_read,
-                     [this, gen = generation_](const boost::system::error_code& ec) {
+                     [this, self = shared_from_this(),
+                      gen = generation_](const boost::system::error_code& ec) {
                        if (gen != generation_) return;  // that context is gone
                        read_armed_ = false;
                        if (ec || ac_ == nullptr || !want_read_) return;
@@ -411,17 +432,28 @@ void connection::arm_read() {
                      });
 }
 
-void connection::arm_write() {
+void connection::arm_write(bool wait_for_room) {
   if (write_armed_ || ac_ == nullptr) return;
   write_armed_ = true;
-  socket_.async_wait(asio::posix::stream_descriptor::wait_write,
-                     [this, gen = generation_](const boost::system::error_code& ec) {
-                       if (gen != generation_) return;
-                       write_armed_ = false;
-                       if (ec || ac_ == nullptr || !want_write_) return;
-                       redisAsyncHandleWrite(ac_);
-                       if (gen == generation_ && ac_ != nullptr && want_write_) arm_write();
-                     });
+  auto flush = [this, self = shared_from_this(),
+                gen = generation_](const boost::system::error_code& ec) {
+    if (gen != generation_) return;
+    write_armed_ = false;
+    if (ec || ac_ == nullptr || !want_write_) return;
+    redisAsyncHandleWrite(ac_);
+    // Still something to write: the socket's buffer is full; wait for room.
+    if (gen == generation_ && ac_ != nullptr && want_write_) arm_write(true);
+  };
+  // A connected socket nearly always has room, and Asio's reactor reports
+  // writability by edge only: waiting for it would hold the commands back
+  // until the next packet from Redis arrives. So write at once, from a
+  // posted handler (every command queued before it runs goes out in the
+  // same write), and wait only when the buffer is full or to learn that
+  // a connect finished.
+  if (!wait_for_room && (ac_->c.flags & REDIS_CONNECTED) != 0)
+    asio::post(strand_, [flush = std::move(flush)]() mutable { flush({}); });
+  else
+    socket_.async_wait(asio::posix::stream_descriptor::wait_write, std::move(flush));
 }
 
 void connection::hook_add_read(void* self) {
@@ -456,7 +488,13 @@ void connection::hook_cleanup(void* self) {
   c->read_armed_ = c->write_armed_ = false;
   c->ready_ = false;
   c->retry_timer_.cancel();
-  asio::post(c->io_, [c] { c->on_context_gone(); });
+  if (c->deliver_inline_) {
+    // Stopped by an owner going away (or the destructor): nothing to
+    // report and nothing to reconnect.
+    c->stats_->add(stat_id::disconnects);
+    return;
+  }
+  asio::post(c->strand_, [c = c->shared_from_this()] { c->on_context_gone(); });
 }
 
 }  // namespace portcullis::redis::detail

@@ -12,14 +12,16 @@
 //  - redisAsyncConnect resolves host names with a blocking getaddrinfo, so
 //    it is only ever given a numeric address, resolved beforehand by Asio.
 // Commands go through redisAsyncCommandArgv (binary-safe, no format
-// string). All of it runs on one io_context thread; nothing here locks.
+// string). All of it runs on one strand; nothing here locks. A connection
+// is owned by shared_ptr, and every handler it leaves with Asio holds it,
+// so it may be dropped while its executor's io_context still runs.
 #pragma once
 
 #include "portcullis/clock.hpp"
 #include "portcullis/counters.hpp"
 #include "portcullis/redis/options.hpp"
 
-#include <boost/asio/io_context.hpp>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -54,7 +56,7 @@ struct reply {
   bool error_is(std::string_view word) const noexcept;
 };
 
-/// Called once per command, on the connection's io_context thread.
+/// Called once per command, on the connection's strand.
 using reply_handler = std::function<void(std::error_code, reply)>;
 
 /// The counters of a Redis client, in the order make_stats declares them.
@@ -78,13 +80,16 @@ enum : std::size_t {
 /// Builds the counter set of a Redis client: subsystem `redis_store`.
 std::unique_ptr<counter_set> make_stats(std::string_view instance);
 
-class connection {
+class connection : public std::enable_shared_from_this<connection> {
  public:
-  /// Called on the io thread when the connection becomes ready or is lost.
+  /// Called on the strand when the connection becomes ready or is lost.
   using state_listener = std::function<void(connection&, bool ready)>;
 
-  connection(asio::io_context& io, redis_server server, const redis_options& options,
-             counter_set& stats, state_listener on_state);
+  /// `strand` must be a strand (or a single-threaded executor): every
+  /// handler runs there.
+  connection(asio::any_io_executor strand, redis_server server,
+             std::shared_ptr<const redis_options> options, std::shared_ptr<counter_set> stats,
+             state_listener on_state);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -94,6 +99,10 @@ class connection {
   /// Frees the hiredis context (failing what is in flight) and stops
   /// reconnecting. Idempotent.
   void stop();
+  /// stop(), with what is in flight failed at once, inside this call,
+  /// rather than posted: for an owner that is going away, whose executor
+  /// may never run another handler.
+  void abandon();
 
   /// True once connected and the handshake (AUTH, SELECT) succeeded.
   bool ready() const noexcept { return ready_; }
@@ -103,7 +112,7 @@ class connection {
   const redis_server& server() const noexcept { return server_; }
 
   /// Queues one command (pipelined behind whatever is in flight). `done`
-  /// runs exactly once on the io thread: with the reply (which may be an
+  /// runs exactly once on the strand: with the reply (which may be an
   /// error reply), or with store_unavailable / store_timeout. When
   /// `asking` is set, an ASKING command is sent first, on the same
   /// connection, as a cluster ASK redirect demands.
@@ -120,7 +129,7 @@ class connection {
   void schedule_reconnect();
   void drop(std::string_view why);
   void arm_read();
-  void arm_write();
+  void arm_write(bool wait_for_room = false);
   void arm_timer(clock::time_point at);
   void on_timer();
   bool issue(record* r, std::span<const std::string_view> argv);
@@ -133,10 +142,10 @@ class connection {
   static void on_connected(const redisAsyncContext* ac, int status);
   static void on_reply(redisAsyncContext* ac, void* r, void* privdata);
 
-  asio::io_context& io_;
+  asio::any_io_executor strand_;
   redis_server server_;
-  const redis_options& options_;
-  counter_set& stats_;
+  std::shared_ptr<const redis_options> options_;
+  std::shared_ptr<counter_set> stats_;
   state_listener on_state_;
 
   asio::ip::tcp::resolver resolver_;
@@ -151,6 +160,7 @@ class connection {
   bool read_armed_ = false, write_armed_ = false;
   bool ready_ = false;
   bool stopped_ = true;
+  bool deliver_inline_ = false;  // set by abandon()
   unsigned failures_ = 0;
   clock::time_point last_read_{};
   log_throttle log_throttle_;

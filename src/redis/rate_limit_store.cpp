@@ -22,9 +22,11 @@ namespace stat_id = redis::detail::stat_id;
 
 struct redis_rate_limit_store::impl {
   impl(const redis_store_options& o)
-      : stats(redis::detail::make_stats(o.name)), client(o.server, *stats) {}
+      : stats(redis::detail::make_stats(o.name)), client(o.server, stats) {}
 
-  std::unique_ptr<counter_set> stats;
+  // Shared with the client's connections, which may outlive the store for
+  // as long as a handler of theirs is queued on the caller's executor.
+  std::shared_ptr<counter_set> stats;
   redis::detail::client client;
   log_throttle error_throttle;
 };

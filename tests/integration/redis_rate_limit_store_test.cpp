@@ -13,10 +13,13 @@
 #include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -548,6 +551,168 @@ TEST(redis_rate_limit_store, two_processes_share_one_limit) {
   };
   const int from_a = allowed_of(a), from_b = allowed_of(b);
   EXPECT_EQ(from_a + from_b, 30) << from_a << " + " << from_b;
+}
+
+// -- On the caller's executor ---------------------------------------------------
+
+// The threads of this process: one entry each in /proc/self/task.
+std::size_t thread_count() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// Runs `io` on this thread until `done` holds or `limit` passes.
+template <typename Done>
+bool run_until(asio::io_context& io, Done done, std::chrono::milliseconds limit = 10s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    io.restart();
+    io.run_one_for(10ms);
+  }
+  return true;
+}
+
+// Runs `call` on `io` (this thread only) and returns its result.
+template <typename T>
+T run_here(asio::io_context& io, asio::awaitable<T> call) {
+  auto f = asio::co_spawn(io, std::move(call), asio::use_future);
+  EXPECT_TRUE(run_until(io, [&] { return f.wait_for(0s) == std::future_status::ready; }))
+      << "the call did not finish";
+  return f.get();
+}
+
+TEST(redis_rate_limit_store, runs_on_the_callers_io_context_without_a_thread_of_its_own) {
+  PORTCULLIS_SERVICE_OR_SKIP(url, "PORTCULLIS_REDIS_URL");
+  asio::io_context io{1};
+  const auto before = thread_count();
+  auto o = options_for(url, "exec");
+  o.server.executor = io.get_executor();
+  redis_rate_limit_store store{o};
+  EXPECT_EQ(thread_count(), before) << "a store on the caller's executor started a thread";
+  ASSERT_TRUE(run_until(io, [&] { return store.wait_ready(0ms); })) << "did not connect";
+
+  const auto p = rate_policy::fixed_window(rate::per(3, 10min));
+  const auto here = std::this_thread::get_id();
+  for (std::uint64_t expected : {2u, 1u, 0u}) {
+    auto d = run_here(io, [&]() -> asio::awaitable<rate_decision> {
+      auto d = co_await store.consume("k", p, 1);
+      EXPECT_EQ(std::this_thread::get_id(), here) << "resumed on another thread";
+      co_return d;
+    }());
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.remaining, expected);
+  }
+  EXPECT_FALSE(run_here(io, store.consume("k", p, 1)).allowed);
+  EXPECT_EQ(store.counters().value("errors"), 0u);
+
+  // The same store on a thread of its own does start one: the count above
+  // can tell the two apart.
+  o.server.executor = {};
+  redis_rate_limit_store threaded{o};
+  EXPECT_EQ(thread_count(), before + 1);
+}
+
+TEST(redis_rate_limit_store, counts_exactly_on_a_multithreaded_io_context) {
+  PORTCULLIS_SERVICE_OR_SKIP(url, "PORTCULLIS_REDIS_URL");
+  asio::io_context io{4};
+  auto work = asio::make_work_guard(io);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back([&io] { io.run(); });
+
+  auto o = options_for(url, "exec-mt");
+  o.server.connections = 2;
+  o.server.executor = io.get_executor();
+  {
+    redis_rate_limit_store store{o};
+    ASSERT_TRUE(store.wait_ready(10s));  // this thread does not run io: it may wait
+    const auto p = rate_policy::fixed_window(rate::per(300, 10min));
+    std::atomic<std::uint64_t> allowed{0}, failed{0};
+    std::atomic<int> finished{0};
+    constexpr int clients = 48, each = 10;
+    for (int c = 0; c < clients; ++c)
+      asio::co_spawn(
+          io,
+          [&]() -> asio::awaitable<void> {
+            for (int i = 0; i < each; ++i)
+              if ((co_await store.consume("hot", p, 1)).allowed) ++allowed;
+          },
+          [&](std::exception_ptr e) {
+            if (e) ++failed;
+            ++finished;
+          });
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (finished.load() < clients && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(5ms);
+    ASSERT_EQ(finished.load(), clients);
+    EXPECT_EQ(failed.load(), 0u);
+    EXPECT_EQ(allowed.load(), 300u);
+    EXPECT_EQ(store.counters().value("errors"), 0u);
+  }  // destroyed while io runs on four threads
+  work.reset();
+  for (auto& t : threads) t.join();  // returns: the store left no work behind
+}
+
+TEST(redis_rate_limit_store, destroyed_on_its_io_context_leaves_no_work_behind) {
+  PORTCULLIS_SERVICE_OR_SKIP(url, "PORTCULLIS_REDIS_URL");
+  asio::io_context io{1};
+  auto o = options_for(url, "exec-gone");
+  o.server.executor = io.get_executor();
+  auto store = std::make_unique<redis_rate_limit_store>(o);
+  ASSERT_TRUE(run_until(io, [&] { return store->wait_ready(0ms); }));
+  EXPECT_TRUE(run_here(io, store->consume("k", rate_policy::fixed_window(rate::per(5, 1min)), 1))
+                  .allowed);
+  // From a handler on the io_context's own thread: must not wait for itself.
+  asio::post(io, [&] { store.reset(); });
+  io.restart();
+  io.run_for(5s);
+  EXPECT_EQ(store, nullptr);
+  EXPECT_TRUE(io.stopped()) << "run() did not return: the destroyed store left work queued";
+}
+
+TEST(redis_rate_limit_store, fails_calls_once_its_io_context_is_destroyed) {
+  PORTCULLIS_SERVICE_OR_SKIP(url, "PORTCULLIS_REDIS_URL");
+  auto io = std::make_unique<asio::io_context>(1);
+  auto o = options_for(url, "exec-ctx");
+  o.server.executor = io->get_executor();
+  redis_rate_limit_store store{o};
+  ASSERT_TRUE(run_until(*io, [&] { return store.wait_ready(0ms); }));
+  const auto p = rate_policy::fixed_window(rate::per(5, 1min));
+  EXPECT_TRUE(run_here(*io, store.consume("k", p, 1)).allowed);
+
+  // A call from another io_context, submitted while the store's context no
+  // longer runs, and still queued there when it is destroyed: it fails, it
+  // does not hang.
+  asio::io_context caller{1};
+  auto pending = asio::co_spawn(caller, store.consume("k", p, 1), asio::use_future);
+  caller.run_for(50ms);
+  ASSERT_NE(pending.wait_for(0s), std::future_status::ready);
+  io.reset();
+  ASSERT_TRUE(run_until(caller, [&] { return pending.wait_for(0s) == std::future_status::ready; }));
+  auto is_unavailable = [](const std::system_error& e) {
+    return e.code() == errc::store_unavailable;
+  };
+  try {
+    pending.get();
+    ADD_FAILURE() << "a call queued on a destroyed io_context succeeded";
+  } catch (const std::system_error& e) {
+    EXPECT_TRUE(is_unavailable(e)) << e.what();
+  }
+
+  // Every later call fails at once, on the caller's side.
+  for (int i = 0; i < 2; ++i) {
+    try {
+      if (i == 0)
+        run_here(caller, store.consume("k", p, 1));
+      else
+        run_here(caller, store.reset_all());
+      ADD_FAILURE() << "a call after the io_context was destroyed succeeded";
+    } catch (const std::system_error& e) {
+      EXPECT_TRUE(is_unavailable(e)) << e.what();
+    }
+  }
+  EXPECT_FALSE(store.wait_ready(0ms));
 }
 
 }  // namespace

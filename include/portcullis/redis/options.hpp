@@ -24,6 +24,8 @@
 #include "portcullis/clock.hpp"
 #include "portcullis/log.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -88,6 +90,18 @@ struct redis_options {
   logger log;
   /// The clock for call timeouts and log throttling. Must outlive the store.
   const clock* time = &system_clock();
+
+  /// Where the connections run. Empty (the default): on a thread of the
+  /// store's own, so every call crosses to that thread and its answer
+  /// crosses back. Give the executor of the io_context that serves the
+  /// requests (`server`'s factory constructor passes it; see server.hpp)
+  /// and a call never leaves the threads that serve: the connections run
+  /// on a strand of it, and a request that waits for Redis costs no thread
+  /// switch. That io_context must be running for calls to complete. It may
+  /// be destroyed before the store: the connections close with it, what
+  /// is in flight fails with errc::store_unavailable, and so does every
+  /// later call; but no call may start while it is being destroyed.
+  boost::asio::any_io_executor executor;
 
   /// Parses a URL of the forms above. Throws config_error naming the URL
   /// part that is wrong (the password is never repeated in the message).
