@@ -843,7 +843,9 @@ void server::impl::join() {
 
 // ---------------------------------------------------------------------------
 
-server::server(chain app, server_options options) {
+namespace {
+
+void check_options(const server_options& options) {
   auto bad = [](const std::string& what) { throw config_error("server: " + what); };
   if (!parse_address(options.address))
     bad("address '" + options.address +
@@ -873,7 +875,21 @@ server::server(chain app, server_options options) {
   if (options.tls &&
       (options.tls->certificate_file.empty() || options.tls->private_key_file.empty()))
     bad("tls needs both certificate_file and private_key_file");
+}
+
+}  // namespace
+
+server::server(chain app, server_options options) {
+  check_options(options);
   impl_ = std::make_unique<impl>(std::move(app), std::move(options));
+}
+
+server::server(server_options options,
+               const std::function<chain(const asio::any_io_executor&)>& make_app) {
+  check_options(options);
+  if (!make_app) throw config_error("server: make_app is empty; give a function that builds the chain");
+  impl_ = std::make_unique<impl>(chain::builder{}.build(), std::move(options));
+  impl_->app = make_app(impl_->ioc.get_executor());
 }
 
 server::~server() {

@@ -79,18 +79,20 @@ std::string metrics_registry::render() const {
 
 namespace {
 
-std::shared_ptr<portcullis::rate_limit_store> make_rate_store(const config& c,
-                                                              const portcullis::clock& clk,
-                                                              const portcullis::logger& log) {
+std::shared_ptr<portcullis::rate_limit_store> make_rate_store(
+    const config& c, const portcullis::clock& clk, const portcullis::logger& log,
+    const boost::asio::any_io_executor& io) {
   if (c.rate_limit_store == "redis") {
 #ifdef SECURE_API_WITH_REDIS
     portcullis::redis_store_options o;
     o.server = portcullis::redis_options::parse_url(c.redis_url);
     if (!c.redis_prefix.empty()) o.prefix = c.redis_prefix;
     o.server.log = log;  // lost and regained connections, throttled
+    o.server.executor = io;
     return std::make_shared<portcullis::redis_rate_limit_store>(std::move(o));
 #else
     (void)log;
+    (void)io;
     throw std::runtime_error(
         "stores.rate_limit is \"redis\" but this build has no Redis store "
         "(configure with -DPORTCULLIS_WITH_REDIS=ON)");
@@ -120,12 +122,13 @@ std::shared_ptr<portcullis::api_key_store> make_key_store(const config& c,
 
 }  // namespace
 
-services::services(const config& c, const portcullis::clock& clk, portcullis::logger l)
+services::services(const config& c, const portcullis::clock& clk, portcullis::logger l,
+                   const boost::asio::any_io_executor& io)
     : settings(c),
       clock(clk),
       log(std::move(l)),
       users(clk),
-      rate_store(make_rate_store(c, clk, log)),
+      rate_store(make_rate_store(c, clk, log, io)),
       key_store(make_key_store(c, log)) {
   if (auto memory = std::dynamic_pointer_cast<portcullis::memory_rate_limit_store>(rate_store))
     metrics.add(memory.get());

@@ -12,6 +12,8 @@
 #include <portcullis/log.hpp>
 #include <portcullis/rate_limit_store.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -42,7 +44,11 @@ class metrics_registry {
 
 /// What the application's handlers share. Lives as long as the server.
 struct services {
-  services(const config& c, const portcullis::clock& clk, portcullis::logger log);
+  /// `io`: where the Redis store runs its connections (the server's own
+  /// io_context, so that a request never changes threads to ask Redis);
+  /// empty for a thread of the store's own.
+  services(const config& c, const portcullis::clock& clk, portcullis::logger log,
+           const boost::asio::any_io_executor& io = {});
 
   config settings;
   const portcullis::clock& clock;

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 
 namespace {
@@ -59,8 +60,6 @@ int main(int argc, char** argv) {
 
     portcullis::logger log{std::make_shared<portcullis::json_lines_sink>(),
                            level_of(cfg.log_level)};
-    secure_api::services services{cfg, portcullis::system_clock(), log};
-
     portcullis::server_options options;
     options.address = cfg.address;
     options.port = cfg.port;
@@ -69,8 +68,15 @@ int main(int argc, char** argv) {
     if (cfg.tls_certificate)
       options.tls = portcullis::tls_options{*cfg.tls_certificate, *cfg.tls_private_key};
 
-    portcullis::server server{secure_api::build_app(services), options};
-    services.metrics.add(&server.counters());
+    // The services are made on the server's io_context, so that the Redis
+    // store (when configured) answers on the threads that serve requests.
+    // Declared before the server: they outlive it.
+    std::optional<secure_api::services> services;
+    portcullis::server server{options, [&](const boost::asio::any_io_executor& io) {
+                                services.emplace(cfg, portcullis::system_clock(), log, io);
+                                return secure_api::build_app(*services);
+                              }};
+    services->metrics.add(&server.counters());
     server.start();
     std::printf("listening on %s://%s:%u\n", options.tls ? "https" : "http", cfg.address.c_str(),
                 static_cast<unsigned>(server.port()));

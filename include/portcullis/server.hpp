@@ -36,8 +36,11 @@
 #include "portcullis/ip_network.hpp"
 #include "portcullis/log.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +105,25 @@ class server {
   /// (an address that is not an IP literal, a zero limit or timeout, a
   /// per-client cap above the total, TLS files that cannot be loaded).
   server(chain app, server_options options);
+  /// The same, with the chain built by `make_app`, called once, here, with
+  /// the executor of the server's own io_context: for backends that can run
+  /// their I/O on the threads that serve requests rather than on threads of
+  /// their own (redis_options::executor), so that a request waiting for
+  /// them costs no thread switch.
+  ///
+  ///     std::shared_ptr<portcullis::redis_rate_limit_store> store;
+  ///     portcullis::server srv{opts, [&](const auto& io) {
+  ///       portcullis::redis_store_options ro = ...;
+  ///       ro.server.executor = io;
+  ///       store = std::make_shared<portcullis::redis_rate_limit_store>(ro);
+  ///       return build_chain(store);
+  ///     }};
+  ///
+  /// The io_context is destroyed with the server; backends on it that live
+  /// longer (the store above) fail their calls from then on (see
+  /// redis_options::executor).
+  server(server_options options,
+         const std::function<chain(const boost::asio::any_io_executor&)>& make_app);
   /// Stops (gracefully) if running. Do not destroy a server from one of
   /// its own I/O threads.
   ~server();

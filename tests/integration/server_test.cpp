@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 namespace portcullis {
@@ -485,6 +486,48 @@ TEST(server, run_returns_after_stop_from_another_thread) {
   ASSERT_TRUE(client.read());
   srv.stop();
   runner.join();
+}
+
+// The chain built on the server's own executor: what a handler of it runs
+// on is the executor that was handed to the factory, and an I/O object made
+// on that executor is served by the server's threads.
+TEST(server, builds_the_chain_on_its_own_executor) {
+  std::optional<asio::any_io_executor> given;
+  std::atomic<bool> same{false};
+  std::unique_ptr<asio::steady_timer> timer;  // made on the handed executor
+  server srv{quiet(), [&](const asio::any_io_executor& io) {
+               given = io;
+               timer = std::make_unique<asio::steady_timer>(io);
+               chain::builder b;
+               b.route(http::verb::get, "/wait",
+                       [&](request& req, context&) -> asio::awaitable<response> {
+                         auto ex = co_await asio::this_coro::executor;
+                         // A strand of the server's io_context: the same context.
+                         same = &asio::query(ex, asio::execution::context) ==
+                                &asio::query(*given, asio::execution::context);
+                         timer->expires_after(1ms);
+                         co_await timer->async_wait(asio::use_awaitable);
+                         co_return co_await text(req, "waited");
+                       });
+               return std::move(b).build();
+             }};
+  ASSERT_TRUE(given.has_value());
+  srv.start();
+  raw_client client{srv.port()};
+  ASSERT_TRUE(client.send(get("/wait")));
+  auto r = client.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "waited");
+  EXPECT_TRUE(same.load());
+  srv.stop();
+  timer.reset();  // before the server (and its io_context) goes
+
+  EXPECT_THROW((server{quiet(), std::function<chain(const asio::any_io_executor&)>{}}),
+               config_error);
+  EXPECT_THROW((server{quiet({.header_limit = 0}),
+                       [](const asio::any_io_executor&) { return test_app(); }}),
+               config_error);
 }
 
 TEST(server, options_are_checked) {
