@@ -444,12 +444,11 @@ void connection::arm_write(bool wait_for_room) {
     // Still something to write: the socket's buffer is full; wait for room.
     if (gen == generation_ && ac_ != nullptr && want_write_) arm_write(true);
   };
-  // A connected socket nearly always has room, and Asio's reactor reports
-  // writability by edge only: waiting for it would hold the commands back
-  // until the next packet from Redis arrives. So write at once, from a
-  // posted handler (every command queued before it runs goes out in the
-  // same write), and wait only when the buffer is full or to learn that
-  // a connect finished.
+  // A connected socket nearly always has room, and a wait for it costs an
+  // epoll_ctl and a turn of the reactor. So write at once, from a posted
+  // handler (every command queued before it runs goes out in the same
+  // write), and wait only when the buffer is full or to learn that a
+  // connect finished.
   if (!wait_for_room && (ac_->c.flags & REDIS_CONNECTED) != 0)
     asio::post(strand_, [flush = std::move(flush)]() mutable { flush({}); });
   else

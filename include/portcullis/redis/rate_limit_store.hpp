@@ -18,9 +18,11 @@
 // Redis answers NOSCRIPT (a SCRIPT FLUSH, a restart, a failover) every call
 // of the burst is retried once as EVAL, which loads the script again.
 //
-// The connection is hiredis's asynchronous API on a private Asio thread:
-// a request waits without blocking its own thread, and all requests share
-// a few pipelined connections (redis_options::connections). Every call has
+// The connection is hiredis's asynchronous API on a private Asio thread,
+// or on a strand of the caller's executor (redis_options::executor: give
+// the io_context that serves the requests, and a call never changes
+// threads): a request waits without blocking its own thread, and all
+// requests share a few pipelined connections (redis_options::connections). Every call has
 // a timeout (redis_options::call_timeout); while Redis is unreachable calls
 // fail at once with errc::store_unavailable, the connection comes back by
 // itself with capped backoff, and the limiter applies its fail-open or
