@@ -54,8 +54,14 @@ function load(results) {
     // An allowed scenario must see only 2xx answers, the 429 one none.
     const wrong = rs.filter((r) => (scenario.startsWith('limited') ? r.not_2xx !== r.requests
       : r.not_2xx !== 0) || r.socket_errors !== 0).length;
+    // CPU of the server per request, and how busy its core was (older
+    // result files have no CPU fields).
+    const cpu = rs.filter((r) => r.server_cpu_s !== undefined);
     return { runs: rs.length, rps: median(rs.map((r) => r.rps)),
-      p50: median(rs.map((r) => r.p50_us)), p99: median(rs.map((r) => r.p99_us)), wrong };
+      p50: median(rs.map((r) => r.p50_us)), p99: median(rs.map((r) => r.p99_us)), wrong,
+      cpu_us: cpu.length ? median(cpu.map((r) => (r.server_cpu_s * 1e6) / r.requests)) : NaN,
+      busy: cpu.length ? median(cpu.map((r) => r.server_cpu_s / r.seconds)) : NaN,
+      redisBusy: cpu.length ? median(cpu.map((r) => r.redis_cpu_s / r.seconds)) : NaN };
   };
   const loads = rows.map((r) => r.load);
   return { scenarios, stats, loads, runs: Math.max(...rows.map((r) => r.run)) };
@@ -68,9 +74,13 @@ function table(results) {
   const { scenarios, stats, loads, runs } = load(results);
   const out = [
     '| scenario | portcullis req/s | Express req/s | ratio | portcullis p50 / p99 | ' +
-      'Express p50 / p99 | goal (≥ 5x, lower p99) |',
-    '|---|---:|---:|---:|---:|---:|:---:|',
+      'Express p50 / p99 | goal (≥ 5x, lower p99) | CPU per request, portcullis / Express ' +
+      '(ratio) | server core busy |',
+    '|---|---:|---:|---:|---:|---:|:---:|---:|---:|',
   ];
+  const pct = (x) => (Number.isNaN(x) ? '–' : `${Math.round(x * 100)} %`);
+  const cpuCell = (p, e) => (Number.isNaN(p.cpu_us) || Number.isNaN(e.cpu_us) ? '–'
+    : `${us(p.cpu_us)} / ${us(e.cpu_us)} (${(e.cpu_us / p.cpu_us).toFixed(1)}x)`);
   const notes = [];
   for (const s of scenarios) {
     const p = stats(s, 'reference'), e = stats(s, 'express');
@@ -78,16 +88,24 @@ function table(results) {
     const met = ratio >= 5 && p.p99 < e.p99;
     out.push(`| ${scenarioNames[s] ?? s} | ${int(p.rps)} | ${int(e.rps)} | ` +
       `${ratio.toFixed(1)}x | ${us(p.p50)} / ${us(p.p99)} | ${us(e.p50)} / ${us(e.p99)} | ` +
-      `${met ? 'met' : '**not met**'} |`);
+      `${met ? 'met' : '**not met**'} | ${cpuCell(p, e)} | ${pct(p.busy)} / ${pct(e.busy)} |`);
     for (const [who, st] of [['portcullis', p], ['Express', e]])
       if (st.wrong) notes.push(`${who}, ${s}: ${st.wrong} of ${st.runs} runs had unexpected ` +
         'statuses or socket errors');
   }
+  const redisRows = scenarios.filter((s) => s.endsWith('-redis'))
+    .map((s) => [s, stats(s, 'reference'), stats(s, 'express')])
+    .filter(([, p]) => !Number.isNaN(p.redisBusy));
+  const redisLine = redisRows.length &&
+    ('redis-server busy (share of one core) while serving portcullis / Express: ' +
+      redisRows.map(([s, p, e]) => `${plotNames[s] ?? s} ${pct(p.redisBusy)} / ` +
+        `${pct(e.redisBusy)}`).join(', ') + '.');
   out.push('');
   out.push(`Medians of ${runs} runs per server and scenario; load average (1 min) during the ` +
     `runs ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} ` +
     `(median ${median(loads).toFixed(1)}) on ${os.cpus().length} cores ` +
     `(${os.cpus()[0].model.trim()}).`);
+  if (redisLine) out.push('', redisLine);
   for (const n of notes) out.push(`\nWarning: ${n}.`);
   return out.join('\n');
 }

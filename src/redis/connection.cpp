@@ -306,6 +306,24 @@ void connection::send(std::span<const std::string_view> argv, clock::time_point 
     return fail_now(unavailable);
   }
   arm_timer(deadline);
+  flush_if_redis_waits();
+}
+
+void connection::flush_if_redis_waits() {
+  // Commands wait in hiredis's buffer for the posted write below (one
+  // write for everything queued in the meantime), except when Redis would
+  // sit idle meanwhile: with nothing of ours left to answer, or with a few
+  // commands already waiting, they go out now. Otherwise a burst of
+  // requests (all read in one turn of the loop) would reach Redis only
+  // after the last of them was handled, and the server and Redis would
+  // take turns instead of working side by side.
+  constexpr std::size_t batch = 4;
+  if (ac_ == nullptr || write_waits_for_room_ || (ac_->c.flags & REDIS_CONNECTED) == 0) return;
+  if (unsent_ < batch && pending_.size() > unsent_) return;
+  const auto gen = generation_;
+  redisAsyncHandleWrite(ac_);
+  // hiredis may have freed the context inside that call.
+  if (gen == generation_ && ac_ != nullptr && !want_write_) unsent_ = 0;
 }
 
 bool connection::issue(record* r, std::span<const std::string_view> argv) {
@@ -334,6 +352,7 @@ bool connection::issue(record* r, std::span<const std::string_view> argv) {
                             lens) != REDIS_OK)
     return false;
   pending_.push_back(r);
+  ++unsent_;
   return true;
 }
 
@@ -435,14 +454,17 @@ void connection::arm_read() {
 void connection::arm_write(bool wait_for_room) {
   if (write_armed_ || ac_ == nullptr) return;
   write_armed_ = true;
+  write_waits_for_room_ = wait_for_room;
   auto flush = [this, self = shared_from_this(),
                 gen = generation_](const boost::system::error_code& ec) {
     if (gen != generation_) return;
-    write_armed_ = false;
+    write_armed_ = write_waits_for_room_ = false;
     if (ec || ac_ == nullptr || !want_write_) return;
     redisAsyncHandleWrite(ac_);
+    if (gen != generation_ || ac_ == nullptr) return;  // freed inside that call
+    if (!want_write_) unsent_ = 0;
     // Still something to write: the socket's buffer is full; wait for room.
-    if (gen == generation_ && ac_ != nullptr && want_write_) arm_write(true);
+    else arm_write(true);
   };
   // A connected socket nearly always has room, and a wait for it costs an
   // epoll_ctl and a turn of the reactor. So write at once, from a posted
@@ -484,7 +506,8 @@ void connection::hook_cleanup(void* self) {
   c->ac_ = nullptr;
   ++c->generation_;
   c->want_read_ = c->want_write_ = false;
-  c->read_armed_ = c->write_armed_ = false;
+  c->read_armed_ = c->write_armed_ = c->write_waits_for_room_ = false;
+  c->unsent_ = 0;
   c->ready_ = false;
   c->retry_timer_.cancel();
   if (c->deliver_inline_) {

@@ -130,6 +130,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void drop(std::string_view why);
   void arm_read();
   void arm_write(bool wait_for_room = false);
+  void flush_if_redis_waits();
   void arm_timer(clock::time_point at);
   void on_timer();
   bool issue(record* r, std::span<const std::string_view> argv);
@@ -158,6 +159,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t generation_ = 0;  // bumped whenever a context goes away
   bool want_read_ = false, want_write_ = false;
   bool read_armed_ = false, write_armed_ = false;
+  bool write_waits_for_room_ = false;  // the armed write waits for EPOLLOUT
+  std::size_t unsent_ = 0;             // commands queued since the last full write
   bool ready_ = false;
   bool stopped_ = true;
   bool deliver_inline_ = false;  // set by abandon()
