@@ -123,7 +123,9 @@ struct client::core : std::enable_shared_from_this<core> {
 
   const std::shared_ptr<const redis_options> options;
   const std::shared_ptr<counter_set> stats;
-  const asio::strand<asio::any_io_executor> strand;
+  // A strand of the executor. Reset by the registry when the context shuts
+  // down: Asio's strands must not outlive their context's services.
+  asio::any_io_executor strand;
   // Set once the executor's context is shutting down: calls fail at once.
   std::atomic<bool> io_gone{false};
   std::atomic<bool> ready{false};
@@ -155,6 +157,7 @@ void core_registry::shutdown() {
   for (auto& c : live) {
     c->io_gone.store(true, std::memory_order_release);
     c->abandon();
+    c->strand = asio::any_io_executor();
   }
 }
 
