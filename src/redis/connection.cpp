@@ -1,5 +1,6 @@
 #include "connection.hpp"
 
+#include "portcullis/detail/block_sigpipe.hpp"
 #include "portcullis/errc.hpp"
 
 #include <hiredis/async.h>
@@ -321,7 +322,7 @@ void connection::flush_if_redis_waits() {
   if (ac_ == nullptr || write_waits_for_room_ || (ac_->c.flags & REDIS_CONNECTED) == 0) return;
   if (unsent_ < batch && pending_.size() > unsent_) return;
   const auto gen = generation_;
-  redisAsyncHandleWrite(ac_);
+  write_now();
   // hiredis may have freed the context inside that call.
   if (gen == generation_ && ac_ != nullptr && !want_write_) unsent_ = 0;
 }
@@ -451,6 +452,15 @@ void connection::arm_read() {
                      });
 }
 
+void connection::write_now() {
+  // hiredis writes with write(2), not send(MSG_NOSIGNAL): a Redis that went
+  // away would raise SIGPIPE on this thread, which may be the application's
+  // (on its io_context), and end the process (seen when the reference
+  // server's Redis was killed under load).
+  portcullis::detail::sigpipe_guard guard;
+  redisAsyncHandleWrite(ac_);
+}
+
 void connection::arm_write(bool wait_for_room) {
   if (write_armed_ || ac_ == nullptr) return;
   write_armed_ = true;
@@ -460,7 +470,7 @@ void connection::arm_write(bool wait_for_room) {
     if (gen != generation_) return;
     write_armed_ = write_waits_for_room_ = false;
     if (ec || ac_ == nullptr || !want_write_) return;
-    redisAsyncHandleWrite(ac_);
+    write_now();
     if (gen != generation_ || ac_ == nullptr) return;  // freed inside that call
     if (!want_write_) unsent_ = 0;
     // Still something to write: the socket's buffer is full; wait for room.

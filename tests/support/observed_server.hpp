@@ -57,6 +57,11 @@ class observed_server {
     close(saved);
   }
   ~observed_server() {
+    // A server that did not end cleanly (it died, or a sanitizer reported
+    // something) shows its log here: the file goes with this object.
+    if (const int status = server_->stop(); status != 0)
+      ADD_FAILURE() << "the reference server exited with status " << status << "; its log:\n"
+                    << log();
     server_.reset();
     std::error_code ec;
     std::filesystem::remove(log_path_, ec);
