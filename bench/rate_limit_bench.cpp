@@ -195,8 +195,11 @@ class huge_mapping {
 // among the table's lines (as held keys are among its slots) and linked in
 // one random cycle. Each read's address comes from the read before, so no
 // prefetcher and no second read in flight can hide the latency. This is
-// what one decision's slot costs when it is not in a cache.
+// what one decision's slot costs when it is not in a cache. With `write:1`
+// each line is also written (as a decision writes its slot), so that lines
+// leave the cache dirty and go back to memory, as the store's do.
 void bm_floor_chase(benchmark::State& state) {
+  const bool write = state.range(0) != 0;
   const std::size_t bytes = table_bytes_at_a_million();
   const std::size_t lines = bytes / 64;
   const std::size_t live = std::min(lines, keys(1'000'000).size());
@@ -216,9 +219,18 @@ void bm_floor_chase(benchmark::State& state) {
   void* p = line(order[0]);
   for (std::size_t i = 0; i < live; ++i) p = *static_cast<void**>(p);
 
-  for (auto _ : state) {
-    p = *static_cast<void**>(p);
-    benchmark::DoNotOptimize(p);
+  if (write) {
+    for (auto _ : state) {
+      void** at = static_cast<void**>(p);
+      p = at[0];
+      at[1] = p;  // the same line, after the read
+      benchmark::DoNotOptimize(p);
+    }
+  } else {
+    for (auto _ : state) {
+      p = *static_cast<void**>(p);
+      benchmark::DoNotOptimize(p);
+    }
   }
   state.counters["table_mib"] = static_cast<double>(bytes) / (1 << 20);
   state.counters["huge_page_mib"] = anon_huge_kib() / 1024;
@@ -304,7 +316,7 @@ BENCHMARK(bm_unkeyed)
     ->ArgNames({"algorithm", "real_clock"})
     ->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}});
 
-BENCHMARK(bm_floor_chase)->Name("floor/dependent_read");
+BENCHMARK(bm_floor_chase)->Name("floor/dependent_read")->ArgName("write")->Arg(0)->Arg(1);
 BENCHMARK(bm_floor_siphash)->Name("floor/siphash_1_3");
 BENCHMARK(bm_floor_clock)->Name("floor/clock")->ArgName("coarse")->Arg(0)->Arg(1);
 BENCHMARK(bm_ceiling_cas)
