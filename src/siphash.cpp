@@ -18,6 +18,18 @@ std::uint64_t load_le(const char* p, std::size_t n) noexcept {
   return v;
 }
 
+// The last n - whole bytes of p[0, n) (fewer than 8) as a little-endian
+// word. With 8 bytes or more of data, the 8 bytes ending where the data
+// ends hold them in their top bytes: one load and a shift take the place
+// of a copy of variable length (a call to memcpy, on every hash). Only
+// data shorter than a word is copied.
+std::uint64_t tail_le(const char* p, std::size_t n, std::size_t whole) noexcept {
+  const std::size_t r = n - whole;
+  if (r == 0) return 0;
+  if (n >= 8) return load_le(p + n - 8, 8) >> (64 - 8 * r);
+  return load_le(p, r);
+}
+
 struct sip_state {
   std::uint64_t v0, v1, v2, v3;
 
@@ -60,7 +72,7 @@ hash128 siphash(const sip_key& key, std::string_view data) noexcept {
     s.v0 ^= m;
   }
   // The last word: the remaining bytes, and the length's low byte on top.
-  const std::uint64_t last = load_le(p + whole, n - whole) | std::uint64_t{n & 0xff} << 56;
+  const std::uint64_t last = tail_le(p, n, whole) | std::uint64_t{n & 0xff} << 56;
   s.v3 ^= last;
   s.rounds<C>();
   s.v0 ^= last;
