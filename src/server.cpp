@@ -887,7 +887,8 @@ server::server(chain app, server_options options) {
 server::server(server_options options,
                const std::function<chain(const asio::any_io_executor&)>& make_app) {
   check_options(options);
-  if (!make_app) throw config_error("server: make_app is empty; give a function that builds the chain");
+  if (!make_app)
+    throw config_error("server: make_app is empty; give a function that builds the chain");
   impl_ = std::make_unique<impl>(chain::builder{}.build(), std::move(options));
   impl_->app = make_app(impl_->ioc.get_executor());
 }

@@ -170,10 +170,11 @@ void connection::connect(const asio::ip::address& address) {
   // The connect and the handshake get connect_timeout, together.
   const auto gen = generation_;
   retry_timer_.expires_after(options_->connect_timeout);
-  retry_timer_.async_wait([this, self = shared_from_this(), gen](const boost::system::error_code& tec) {
-    if (tec || gen != generation_ || ac_ == nullptr || ready_) return;
-    drop("connect timeout");
-  });
+  retry_timer_.async_wait(
+      [this, self = shared_from_this(), gen](const boost::system::error_code& tec) {
+        if (tec || gen != generation_ || ac_ == nullptr || ready_) return;
+        drop("connect timeout");
+      });
   handshake();
 }
 
@@ -212,30 +213,30 @@ void connection::handshake() {
     const bool is_auth = i == 0 && !options_->password.empty();
     send(steps[i], deadline,
          [this, weak = weak_from_this(), gen, is_auth, final = i == last](std::error_code ec,
-                                                                         reply r) {
-      const auto self = weak.lock();
-      if (!self || gen != generation_ || ac_ == nullptr) return;
-      if (ec || r.is_error()) {
-        // A wrong password is a configuration error: say so (never the
-        // password) and keep retrying with backoff, as the server may
-        // be fixed without restarting us.
-        std::uint64_t held = 0;
-        if (log_throttle_.allow(*options_->time, held))
-          options_->log.log(log_level::error, "redis.handshake_failed",
-                           {{"server", server_.to_string()},
-                            {"step", is_auth ? "AUTH" : "SELECT"},
-                            {"reply", ec ? ec.message() : r.str},
-                            {"suppressed", held}});
-        drop("handshake failed");
-        return;
-      }
-      if (final) {
-        ready_ = true;
-        failures_ = 0;
-        stats_->add(stat_id::connects);
-        if (on_state_) on_state_(*this, true);
-      }
-    });
+                                                                          reply r) {
+           const auto self = weak.lock();
+           if (!self || gen != generation_ || ac_ == nullptr) return;
+           if (ec || r.is_error()) {
+             // A wrong password is a configuration error: say so (never the
+             // password) and keep retrying with backoff, as the server may
+             // be fixed without restarting us.
+             std::uint64_t held = 0;
+             if (log_throttle_.allow(*options_->time, held))
+               options_->log.log(log_level::error, "redis.handshake_failed",
+                                 {{"server", server_.to_string()},
+                                  {"step", is_auth ? "AUTH" : "SELECT"},
+                                  {"reply", ec ? ec.message() : r.str},
+                                  {"suppressed", held}});
+             drop("handshake failed");
+             return;
+           }
+           if (final) {
+             ready_ = true;
+             failures_ = 0;
+             stats_->add(stat_id::connects);
+             if (on_state_) on_state_(*this, true);
+           }
+         });
   }
 }
 
@@ -244,7 +245,7 @@ void connection::drop(std::string_view why) {
     std::uint64_t held = 0;
     if (log_throttle_.allow(*options_->time, held))
       options_->log.log(log_level::warning, "redis.connection_dropped",
-                       {{"server", server_.to_string()}, {"reason", why}, {"suppressed", held}});
+                        {{"server", server_.to_string()}, {"reason", why}, {"suppressed", held}});
     // Frees the context: every pending callback runs with no reply, then
     // the cleanup hook releases the descriptor and schedules the reconnect.
     redisAsyncFree(ac_);
@@ -254,7 +255,7 @@ void connection::drop(std::string_view why) {
   std::uint64_t held = 0;
   if (log_throttle_.allow(*options_->time, held))
     options_->log.log(log_level::warning, "redis.connect_failed",
-                     {{"server", server_.to_string()}, {"reason", why}, {"suppressed", held}});
+                      {{"server", server_.to_string()}, {"reason", why}, {"suppressed", held}});
   schedule_reconnect();
 }
 
@@ -440,16 +441,16 @@ void connection::on_timer() {
 void connection::arm_read() {
   if (read_armed_ || ac_ == nullptr) return;
   read_armed_ = true;
-  socket_.async_wait(asio::posix::stream_descriptor::wait_read,
-                     [this, self = shared_from_this(),
-                      gen = generation_](const boost::system::error_code& ec) {
-                       if (gen != generation_) return;  // that context is gone
-                       read_armed_ = false;
-                       if (ec || ac_ == nullptr || !want_read_) return;
-                       redisAsyncHandleRead(ac_);
-                       // hiredis may have freed the context inside that call.
-                       if (gen == generation_ && ac_ != nullptr && want_read_) arm_read();
-                     });
+  socket_.async_wait(
+      asio::posix::stream_descriptor::wait_read,
+      [this, self = shared_from_this(), gen = generation_](const boost::system::error_code& ec) {
+        if (gen != generation_) return;  // that context is gone
+        read_armed_ = false;
+        if (ec || ac_ == nullptr || !want_read_) return;
+        redisAsyncHandleRead(ac_);
+        // hiredis may have freed the context inside that call.
+        if (gen == generation_ && ac_ != nullptr && want_read_) arm_read();
+      });
 }
 
 void connection::write_now() {
@@ -474,7 +475,8 @@ void connection::arm_write(bool wait_for_room) {
     if (gen != generation_ || ac_ == nullptr) return;  // freed inside that call
     if (!want_write_) unsent_ = 0;
     // Still something to write: the socket's buffer is full; wait for room.
-    else arm_write(true);
+    else
+      arm_write(true);
   };
   // A connected socket nearly always has room, and a wait for it costs an
   // epoll_ctl and a turn of the reactor. So write at once, from a posted

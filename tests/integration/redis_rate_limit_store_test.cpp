@@ -661,8 +661,8 @@ TEST(redis_rate_limit_store, destroyed_on_its_io_context_leaves_no_work_behind) 
   o.server.executor = io.get_executor();
   auto store = std::make_unique<redis_rate_limit_store>(o);
   ASSERT_TRUE(run_until(io, [&] { return store->wait_ready(0ms); }));
-  EXPECT_TRUE(run_here(io, store->consume("k", rate_policy::fixed_window(rate::per(5, 1min)), 1))
-                  .allowed);
+  EXPECT_TRUE(
+      run_here(io, store->consume("k", rate_policy::fixed_window(rate::per(5, 1min)), 1)).allowed);
   // From a handler on the io_context's own thread: must not wait for itself.
   asio::post(io, [&] { store.reset(); });
   io.restart();

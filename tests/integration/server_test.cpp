@@ -289,8 +289,8 @@ TEST(server, keep_alive_pipelining_head_and_connection_close) {
 TEST(server, requests_outgrowing_the_small_read_buffer_keep_their_bytes_and_order) {
   running s;
   raw_client client{s.port()};
-  const std::string upload = "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" +
-                             std::string(5000, 'u');
+  const std::string upload =
+      "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'u');
   for (int round = 0; round < 2; ++round) {
     SCOPED_TRACE(round);
     // In one burst: the upload's bytes arrive behind a small request.
@@ -525,9 +525,9 @@ TEST(server, builds_the_chain_on_its_own_executor) {
 
   EXPECT_THROW((server{quiet(), std::function<chain(const asio::any_io_executor&)>{}}),
                config_error);
-  EXPECT_THROW((server{quiet({.header_limit = 0}),
-                       [](const asio::any_io_executor&) { return test_app(); }}),
-               config_error);
+  EXPECT_THROW(
+      (server{quiet({.header_limit = 0}), [](const asio::any_io_executor&) { return test_app(); }}),
+      config_error);
 }
 
 TEST(server, options_are_checked) {
