@@ -5,7 +5,8 @@
 // PORTCULLIS_REDIS_URL (bench/redis/run starts one).
 //
 //   items_per_second of BM_ceiling_redis_benchmark/<alg>/<depth>  the ceiling
-//   items_per_second of BM_store_decisions/<alg>/<depth>          portcullis
+//   items_per_second of BM_store_decisions/<alg>/<depth>/<same>   portcullis
+//   (same_thread:1: the store on the callers' io_context, no thread of its own)
 //
 // Depth 1 is one call at a time: its time per item is the round trip.
 #include "portcullis/detail/redis_hash.hpp"
@@ -16,6 +17,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <chrono>
 
 #include <cstdio>
 #include <cstdlib>
@@ -101,16 +105,31 @@ void BM_ceiling_redis_benchmark(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * decisions_per_run);
 }
 
+// same_thread 0: the store on a thread of its own, the callers on another
+// (each call crosses threads twice); 1: the store on the callers' own
+// io_context (redis_options::executor), one thread for everything.
 void BM_store_decisions(benchmark::State& state) {
   const auto a = static_cast<rate_algorithm>(state.range(0));
   const auto depth = static_cast<int>(state.range(1));
+  const bool same_thread = state.range(2) == 1;
+  boost::asio::io_context io{1};
   portcullis::redis_store_options o;
   o.server = server();
   o.server.call_timeout = 5s;
   o.server.stall_timeout = 10s;
+  if (same_thread) o.server.executor = io.get_executor();
   o.prefix = "bench:store:";
   portcullis::redis_rate_limit_store store{o};
-  if (!store.wait_ready(5s)) {
+  // Runs `io` on this thread until `done` holds (at most `limit`).
+  auto run_until = [&io](auto done, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      io.restart();
+      io.run_one_for(10ms);
+    }
+    return done();
+  };
+  if (!run_until([&] { return store.wait_ready(0ms); }, 5s)) {
     state.SkipWithError("cannot connect to Redis");
     return;
   }
@@ -121,8 +140,7 @@ void BM_store_decisions(benchmark::State& state) {
   for (auto _ : state) {
     // `depth` callers, each with one call in flight at a time: the store
     // pipelines them on its one connection.
-    boost::asio::io_context io;
-    std::atomic<int> failures{0};
+    std::atomic<int> failures{0}, finished{0};
     for (int c = 0; c < depth; ++c)
       boost::asio::co_spawn(
           io,
@@ -132,9 +150,9 @@ void BM_store_decisions(benchmark::State& state) {
           },
           [&](std::exception_ptr e) {
             if (e) ++failures;
+            ++finished;
           });
-    io.run();
-    if (failures > 0) {
+    if (!run_until([&] { return finished.load() == depth; }, 600s) || failures > 0) {
       state.SkipWithError("store calls failed");
       return;
     }
@@ -142,15 +160,25 @@ void BM_store_decisions(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * decisions_per_run);
 }
 
+constexpr rate_algorithm algorithms[] = {
+    rate_algorithm::fixed_window, rate_algorithm::token_bucket, rate_algorithm::gcra,
+    rate_algorithm::sliding_window_counter, rate_algorithm::sliding_window_log};
+
 void arguments(benchmark::internal::Benchmark* b) {
-  for (auto a : {rate_algorithm::fixed_window, rate_algorithm::token_bucket, rate_algorithm::gcra,
-                 rate_algorithm::sliding_window_counter, rate_algorithm::sliding_window_log})
+  for (auto a : algorithms)
     for (int depth : {1, 16, 64}) b->Args({static_cast<int>(a), depth});
   b->ArgNames({"alg", "depth"});
 }
 
+void store_arguments(benchmark::internal::Benchmark* b) {
+  for (auto a : algorithms)
+    for (int depth : {1, 16, 64})
+      for (int same : {0, 1}) b->Args({static_cast<int>(a), depth, same});
+  b->ArgNames({"alg", "depth", "same_thread"});
+}
+
 BENCHMARK(BM_ceiling_redis_benchmark)->Apply(arguments)->UseManualTime()->Iterations(3);
-BENCHMARK(BM_store_decisions)->Apply(arguments)->UseRealTime()->Iterations(3);
+BENCHMARK(BM_store_decisions)->Apply(store_arguments)->UseRealTime()->Iterations(3);
 
 }  // namespace
 
