@@ -1,7 +1,7 @@
 // One hiredis 0.14 asynchronous connection, driven by Asio. Private to the
 // Redis backend: nothing outside src/redis sees hiredis.
 //
-// hiredis 0.14 has four habits that this adapter is built around:
+// hiredis 0.14 has five habits that this adapter is built around:
 //  - it owns its socket and closes it in redisAsyncFree, so the Asio
 //    descriptor that waits on it is released, never closed;
 //  - it may free its context inside redisAsyncHandleRead/Write (on an
@@ -10,7 +10,10 @@
 //  - it has no timeouts, so every command carries a deadline that a timer
 //    enforces here;
 //  - redisAsyncConnect resolves host names with a blocking getaddrinfo, so
-//    it is only ever given a numeric address, resolved beforehand by Asio.
+//    it is only ever given a numeric address, resolved beforehand by Asio;
+//  - it writes with write(2), which raises SIGPIPE on a closed peer, so
+//    every write is made under detail::sigpipe_guard (the thread may be
+//    the application's).
 // Commands go through redisAsyncCommandArgv (binary-safe, no format
 // string). All of it runs on one strand; nothing here locks. A connection
 // is owned by shared_ptr, and every handler it leaves with Asio holds it,
