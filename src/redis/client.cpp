@@ -187,6 +187,9 @@ client::client(redis_options options, std::shared_ptr<counter_set> stats) {
       auto guard = asio::make_work_guard(*io);
       io->run();
     });
+    // Named for top, gdb and the tests (15 characters at most), before the
+    // constructor returns.
+    pthread_setname_np(thread_.native_handle(), "pc-redis-store");
   }
 }
 
