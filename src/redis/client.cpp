@@ -140,7 +140,6 @@ struct client::core : std::enable_shared_from_this<core> {
   bool slots_known = false;
   bool refreshing = false;
   bool refresh_wanted = false;  // asked for while one was in flight
-  clock::time_point last_refresh{};
 };
 
 namespace {
@@ -214,10 +213,6 @@ client::~client() {
   // the io_context is destroyed first, the registry has stopped it.
   if (!core_->io_gone.load(std::memory_order_acquire))
     asio::post(core_->strand, [c = core_] { c->abandon(); });
-}
-
-const redis_options& client::options() const noexcept {
-  return *core_->options;
 }
 
 void client::core::start() {
@@ -398,7 +393,6 @@ void client::core::refresh_slots() {
       }
   if (c == nullptr) return;  // retried when a connection comes up
   refreshing = true;
-  last_refresh = now;
   static constexpr std::string_view cmd[] = {"CLUSTER", "SLOTS"};
   c->send(cmd, now + options->connect_timeout,
           [self = shared_from_this(), from = from->server](std::error_code ec, reply r) {

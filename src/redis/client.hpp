@@ -59,8 +59,6 @@ class client {
   /// caller's executor it would wait for the very thread it blocks).
   bool wait_ready(std::chrono::milliseconds timeout) const;
 
-  const redis_options& options() const noexcept;
-
   struct core;  // the state the executor's handlers share; private
 
  private:

@@ -322,10 +322,7 @@ void connection::flush_if_redis_waits() {
   constexpr std::size_t batch = 4;
   if (ac_ == nullptr || write_waits_for_room_ || (ac_->c.flags & REDIS_CONNECTED) == 0) return;
   if (unsent_ < batch && pending_.size() > unsent_) return;
-  const auto gen = generation_;
   write_now();
-  // hiredis may have freed the context inside that call.
-  if (gen == generation_ && ac_ != nullptr && !want_write_) unsent_ = 0;
 }
 
 bool connection::issue(record* r, std::span<const std::string_view> argv) {
@@ -453,13 +450,20 @@ void connection::arm_read() {
       });
 }
 
-void connection::write_now() {
-  // hiredis writes with write(2), not send(MSG_NOSIGNAL): a Redis that went
-  // away would raise SIGPIPE on this thread, which may be the application's
-  // (on its io_context), and end the process (seen when the reference
-  // server's Redis was killed under load).
-  portcullis::detail::sigpipe_guard guard;
-  redisAsyncHandleWrite(ac_);
+bool connection::write_now() {
+  const auto gen = generation_;
+  {
+    // hiredis writes with write(2), not send(MSG_NOSIGNAL): a Redis that
+    // went away would raise SIGPIPE on this thread, which may be the
+    // application's (on its io_context), and end the process (seen when
+    // the reference server's Redis was killed under load).
+    portcullis::detail::sigpipe_guard guard;
+    redisAsyncHandleWrite(ac_);
+  }
+  // hiredis may have freed the context inside that call.
+  if (gen != generation_ || ac_ == nullptr) return false;
+  if (!want_write_) unsent_ = 0;
+  return true;
 }
 
 void connection::arm_write(bool wait_for_room) {
@@ -471,12 +475,8 @@ void connection::arm_write(bool wait_for_room) {
     if (gen != generation_) return;
     write_armed_ = write_waits_for_room_ = false;
     if (ec || ac_ == nullptr || !want_write_) return;
-    write_now();
-    if (gen != generation_ || ac_ == nullptr) return;  // freed inside that call
-    if (!want_write_) unsent_ = 0;
     // Still something to write: the socket's buffer is full; wait for room.
-    else
-      arm_write(true);
+    if (write_now() && want_write_) arm_write(true);
   };
   // A connected socket nearly always has room, and a wait for it costs an
   // epoll_ctl and a turn of the reactor. So write at once, from a posted

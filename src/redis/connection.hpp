@@ -134,7 +134,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void arm_read();
   void arm_write(bool wait_for_room = false);
   void flush_if_redis_waits();
-  void write_now();
+  // Lets hiredis write what it holds; false when the context went away.
+  bool write_now();
   void arm_timer(clock::time_point at);
   void on_timer();
   bool issue(record* r, std::span<const std::string_view> argv);
